@@ -1,0 +1,40 @@
+# The two commands of the README: `make demo` and `make test`. Each sets up .venv first.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.deltagrad-installed
+TORCH  := torch==2.13.0
+LINTED := autograd nn tests demos benchmarks
+
+.PHONY: setup test demo bench lint typecheck clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[dev]'
+	$(PIP) install -q $(TORCH)
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+lint: setup
+	$(PY) -m ruff check $(LINTED)
+	$(PY) -m ruff format --check $(LINTED)
+
+typecheck: setup
+	$(PY) -m mypy --strict autograd nn
+
+test: setup lint typecheck
+	$(PY) -m pytest -q
+
+demo: setup
+	$(PY) -m demos.neuron
+	$(PY) -m demos.weight_sums
+	$(PY) -m demos.moons
+	$(PY) -m demos.graph
+
+bench: setup
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache .hypothesis

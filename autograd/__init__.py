@@ -1,0 +1,43 @@
+"""deltagrad's scalar reverse-mode autograd engine.
+
+This is the ``autograd`` package of the ``deltagrad`` distribution (not HIPS autograd, which
+uses the same import name): :data:`DISTRIBUTION` says so at run time.
+"""
+
+from .engine import (
+    Value,
+    apply_op,
+    current_scope,
+    define_op,
+    dot,
+    enable_grad,
+    is_grad_enabled,
+    no_grad,
+    scope,
+    topological_order,
+)
+from .engine import (
+    sum as sum,  # not in __all__: a star import must not shadow the builtin
+)
+from .ops import OPS, Op, get_op
+
+#: Marks this package as deltagrad's, so tests and users can tell it from HIPS autograd.
+DISTRIBUTION = "deltagrad"
+__version__ = "0.1.0"
+
+__all__ = [
+    "DISTRIBUTION",
+    "OPS",
+    "Op",
+    "Value",
+    "apply_op",
+    "current_scope",
+    "define_op",
+    "dot",
+    "enable_grad",
+    "get_op",
+    "is_grad_enabled",
+    "no_grad",
+    "scope",
+    "topological_order",
+]

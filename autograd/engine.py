@@ -1,0 +1,745 @@
+"""The engine: :class:`Value`, the recording context, and the iterative backward pass.
+
+Every operator and method of :class:`Value` is generated from the op table in
+:mod:`autograd.ops`; this module holds only the generic machinery: how a node is made, how
+the graph is walked, how gradients are accumulated. Design notes:
+
+* A node is seven slots: data, grad, op row, two parent slots, label/scope pair, weakref. No
+  closures, so no reference cycles: a graph is freed by reference counting as soon as its
+  root goes. A binary node keeps its inputs in ``_a`` and ``_b`` (no tuple per node); an n-ary
+  node keeps a tuple in ``_a``. A plain number used as an operand is stored as the float
+  itself and becomes a constant leaf Value only when ``.parents`` is read, so ``y * 0.9999``
+  costs one node, not two.
+* ``backward`` walks the graph with an explicit stack (no recursion, any depth) and adds to
+  ``.grad`` exactly this pass's gradient, so two calls give exactly twice.
+* Recording state (``no_grad``, ``scope``) is per thread. A module-level counter says whether
+  any thread has such state at all, so the common path costs one global read.
+"""
+
+from __future__ import annotations
+
+import gc
+import inspect
+import numbers
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Union
+
+from .ops import OPS, Op, register
+
+__all__ = [
+    "Value",
+    "apply_op",
+    "current_scope",
+    "define_op",
+    "dot",
+    "enable_grad",
+    "is_grad_enabled",
+    "no_grad",
+    "scope",
+    "topological_order",
+]
+
+Number = int | float
+Operand = Union["Value", int, float]  # a forward reference: Union works on 3.10
+
+_NO_META: tuple[str, str] = ("", "")
+
+
+class _ThreadState(threading.local):
+    def __init__(self) -> None:
+        self.grad_enabled = True
+        self.meta: tuple[str, str] = _NO_META
+        self.scopes: list[str] = []
+
+
+_state = _ThreadState()
+# How many threads currently have a non-default recording state (no_grad or a scope). While
+# zero, node creation skips the thread-local lookup entirely.
+_special = 0
+_special_lock = threading.Lock()
+
+
+def _bump(delta: int) -> None:
+    global _special
+    with _special_lock:
+        _special += delta
+
+
+def _real(x: object, what: str) -> float:
+    """``x`` as a float if it is a real number, else ``TypeError`` naming ``what`` and the type."""
+    if isinstance(x, numbers.Real) and not isinstance(x, Value):
+        return float(x)
+    raise TypeError(
+        f"{what}: expected a real number (int, float or numpy real scalar), "
+        f"got {type(x).__name__}: {x!r}"
+    )
+
+
+class Value:
+    """A scalar in a computation graph: its value, its gradient and how it was made.
+
+    Args:
+        data: An ``int``, ``float`` or numpy real scalar; stored as a Python ``float``.
+        label: A name shown in rendered graphs, explanations and compiled code.
+
+    Attributes:
+        data: The value (a float; assignable).
+        grad: d(root)/d(self) accumulated by :meth:`backward` (starts at 0.0).
+        label: The name given (``""`` if none).
+        op: Name of the op that made this node (``""`` for a leaf).
+        parents: The input nodes, a tuple in argument order (``()`` for a leaf).
+        scope: The dotted scope path this node was created in (``""`` outside any scope).
+    """
+
+    __slots__ = ("__weakref__", "_a", "_b", "_data", "_fn", "_meta", "grad")
+
+    # numpy must hand `ndarray * Value` and `np.float64 * Value` back to Value's operators.
+    __array_ufunc__ = None
+
+    _data: float
+    grad: float
+    _fn: Op | None
+    _a: Any
+    _b: Any
+    _meta: tuple[str, str]
+
+    def __init__(self, data: Number, label: str = "") -> None:
+        t = type(data)
+        self._data = float(data) if (t is float or t is int) else _real(data, "Value")
+        self.grad = 0.0
+        self._fn = None
+        self._a = None
+        self._b = None
+        self._meta = _NO_META if not _special else _state.meta
+        if label:
+            self.label = label
+
+    # -- public attributes ------------------------------------------------------------------
+
+    @property
+    def data(self) -> float:
+        return self._data
+
+    @data.setter
+    def data(self, value: Number) -> None:
+        t = type(value)
+        self._data = float(value) if (t is float or t is int) else _real(value, "Value.data")
+
+    @property
+    def label(self) -> str:
+        return self._meta[0]
+
+    @label.setter
+    def label(self, value: str) -> None:
+        if not isinstance(value, str):
+            raise TypeError(f"Value.label: expected a str, got {type(value).__name__}: {value!r}")
+        self._meta = (value, self._meta[1])
+
+    @property
+    def scope(self) -> str:
+        return self._meta[1]
+
+    @property
+    def parents(self) -> tuple[Value, ...]:
+        """The input nodes in argument order; numbers used as operands appear as constant
+        leaves (made on first access, then kept, so identities are stable)."""
+        fn = self._fn
+        if fn is None:
+            return ()
+        ar = fn.arity
+        if ar == 1:
+            return (self._a,)
+        if ar == 2:
+            a, b = self._a, self._b
+            if type(a) is float:
+                a = self._a = _const(a)
+            if type(b) is float:
+                b = self._b = _const(b)
+            return (a, b)
+        ps: tuple[Any, ...] = self._a
+        if any(type(p) is float for p in ps):
+            ps = self._a = tuple(_const(p) if type(p) is float else p for p in ps)
+        return ps
+
+    @property
+    def op(self) -> str:
+        fn = self._fn
+        return "" if fn is None else fn.name
+
+    @property
+    def op_info(self) -> Op | None:
+        """The op table row that made this node (``None`` for a leaf)."""
+        return self._fn
+
+    def is_leaf(self) -> bool:
+        return self._fn is None
+
+    # micrograd compatibility: its helpers read `_prev` (a set) and `_op` (a display string).
+    @property
+    def _prev(self) -> set[Value]:
+        return set(self.parents)
+
+    @property
+    def _op(self) -> str:
+        fn = self._fn
+        return "" if fn is None else fn.symbol
+
+    def item(self) -> float:
+        """The value as a float (as ``torch.Tensor.item``)."""
+        return self._data
+
+    def __float__(self) -> float:
+        return self._data
+
+    def __repr__(self) -> str:
+        lab = self._meta[0]
+        head = f"label={lab!r}, " if lab else ""
+        return f"Value({head}data={self._data!r}, grad={self.grad!r})"
+
+    # -- backward ---------------------------------------------------------------------------
+
+    def backward(self, gradient: float = 1.0) -> None:
+        """Add d(self)/d(node) * ``gradient`` to ``.grad`` of every node of the graph.
+
+        Leaves and intermediate nodes alike receive exactly this pass's gradient, so calling
+        it twice gives exactly twice the gradients (PyTorch with ``retain_graph=True``). The
+        walk is iterative: graphs of any depth work.
+        """
+        seed = float(gradient) if type(gradient) in (float, int) else _real(gradient, "backward")
+        enabled = gc.isenabled()
+        if enabled:
+            gc.disable()  # nothing cyclic is made below; spare the collector a 1e6-node walk
+        try:
+            _backward(self, seed)
+        finally:
+            if enabled:
+                gc.enable()
+
+    # Value's operators and methods are installed from the op table at import time; these
+    # declarations only tell type checkers what exists.
+    if TYPE_CHECKING:
+
+        def __add__(self, other: Operand) -> Value: ...
+        def __radd__(self, other: Operand) -> Value: ...
+        def __sub__(self, other: Operand) -> Value: ...
+        def __rsub__(self, other: Operand) -> Value: ...
+        def __mul__(self, other: Operand) -> Value: ...
+        def __rmul__(self, other: Operand) -> Value: ...
+        def __truediv__(self, other: Operand) -> Value: ...
+        def __rtruediv__(self, other: Operand) -> Value: ...
+        def __pow__(self, other: Operand) -> Value: ...
+        def __rpow__(self, other: Operand) -> Value: ...
+        def __neg__(self) -> Value: ...
+        def __abs__(self) -> Value: ...
+        def exp(self) -> Value: ...
+        def log(self) -> Value: ...
+        def tanh(self) -> Value: ...
+        def sigmoid(self) -> Value: ...
+        def relu(self) -> Value: ...
+        def sqrt(self) -> Value: ...
+        def abs(self) -> Value: ...
+        def sin(self) -> Value: ...
+        def cos(self) -> Value: ...
+        def leaky_relu(self, slope: Operand = 0.01) -> Value: ...
+
+
+_new = object.__new__
+
+
+def _const(x: float) -> Value:
+    """A leaf for a plain number used as an operand (as micrograd wraps constants)."""
+    v: Value = _new(Value)
+    v._data = x
+    v.grad = 0.0
+    v._fn = None
+    v._a = None
+    v._b = None
+    v._meta = _NO_META
+    return v
+
+
+def _operand(x: object) -> Value | float | None:
+    """``x`` as a Value or a float constant, or ``None`` if it is no real number (the operator
+    then returns ``NotImplemented``, and Python raises its usual ``TypeError``)."""
+    t = type(x)
+    if t is float:
+        return x  # type: ignore[return-value]
+    if t is int:
+        return float(x)  # type: ignore[arg-type]
+    if isinstance(x, Value):
+        return x
+    if isinstance(x, numbers.Real):
+        return float(x)
+    return None
+
+
+def _error(op: Op, args: Sequence[float], err: Exception) -> Exception:
+    shown = ", ".join(repr(a) for a in args)
+    return type(err)(f"{op.name}({shown}): {err}")
+
+
+def _make_unary(op: Op) -> Callable[[Value], Value]:
+    fwd = op.forward
+
+    def method(self: Value) -> Value:
+        x = self._data
+        try:
+            d = fwd(x)
+        except (ArithmeticError, ValueError) as e:
+            raise _error(op, (x,), e) from None
+        v: Value = _new(Value)
+        v._data = d
+        v.grad = 0.0
+        v._fn = op
+        v._a = self
+        v._b = None
+        v._meta = _NO_META
+        return v if not _special else _finish(v)
+
+    method.__name__ = op.name
+    method.__doc__ = op.doc
+    return method
+
+
+def _make_binary(op: Op, reflected: bool) -> Callable[[Value, object], Value]:
+    fwd = op.forward
+
+    def method(self: Value, other: object) -> Value:
+        if type(other) is Value:
+            o: Value | float = other
+            y = other._data
+        else:
+            c = _operand(other)
+            if c is None:
+                return NotImplemented  # type: ignore[no-any-return]
+            o = c
+            y = c if isinstance(c, float) else c._data
+        x = self._data
+        if reflected:
+            x, y = y, x
+        try:
+            d = fwd(x, y)
+        except (ArithmeticError, ValueError) as e:
+            raise _error(op, (x, y), e) from None
+        v: Value = _new(Value)
+        v._data = d
+        v.grad = 0.0
+        v._fn = op
+        if reflected:
+            v._a = o
+            v._b = self
+        else:
+            v._a = self
+            v._b = o
+        v._meta = _NO_META
+        return v if not _special else _finish(v)
+
+    method.__name__ = op.name
+    method.__doc__ = op.doc
+    return method
+
+
+def _finish(v: Value) -> Value:
+    """Apply this thread's recording state to a new node: its scope, or no graph at all."""
+    st = _state
+    v._meta = st.meta
+    if not st.grad_enabled:
+        v._fn = None
+        v._a = None
+        v._b = None
+    return v
+
+
+def apply_op(op: Op | str, *args: Operand) -> Value:
+    """Apply a table op to Values or numbers and record the result node.
+
+    Args:
+        op: An :class:`~autograd.ops.Op` or the name of one.
+        *args: Its inputs (numbers become constant leaves, as micrograd does).
+
+    Returns:
+        The new node.
+    """
+    row = op if isinstance(op, Op) else OPS.get(op)
+    if row is None:
+        raise KeyError(f"no op named {op!r} in the op table")
+    if row.arity >= 0 and len(args) != row.arity:
+        raise TypeError(f"{row.name}: takes {row.arity} input(s), got {len(args)}")
+    parents: list[Value | float] = []
+    xs: list[float] = []
+    for i, a in enumerate(args):
+        p = a if type(a) is Value else _operand(a)
+        if p is None:
+            raise TypeError(
+                f"{row.name}: input {i} must be a Value or a real number, "
+                f"got {type(a).__name__}: {a!r}"
+            )
+        parents.append(p)
+        xs.append(p if isinstance(p, float) else p._data)
+    try:
+        d = row.forward(*xs)
+    except (ArithmeticError, ValueError) as e:
+        raise _error(row, xs, e) from None
+    t = type(d)
+    if t is not float:
+        d = float(d) if t is int else _real(d, f"{row.name} forward result")
+    v: Value = _new(Value)
+    v._data = d
+    v.grad = 0.0
+    v._fn = row
+    ar = row.arity
+    if ar == 1:
+        if type(parents[0]) is float:  # a unary op of a constant: keep the constant a leaf
+            parents[0] = _const(parents[0])
+        v._a = parents[0]
+        v._b = None
+    elif ar == 2:
+        v._a, v._b = parents
+    else:
+        v._a = tuple(parents)
+        v._b = None
+    v._meta = _NO_META
+    return v if not _special else _finish(v)
+
+
+def _install(op: Op) -> None:
+    """Give :class:`Value` the methods an op row declares."""
+    for name in op.methods:
+        if op.arity == 1:
+            setattr(Value, name, _make_unary(op))
+        elif op.arity == 2 and name.startswith("__"):
+            setattr(Value, name, _make_binary(op, reflected=False))
+        else:
+            setattr(Value, name, _make_method(op))
+    for name in op.rmethods:
+        setattr(Value, name, _make_binary(op, reflected=True))
+
+
+def _make_method(op: Op) -> Callable[..., Value]:
+    defaults = op.defaults
+    n_extra = op.arity - 1
+
+    def method(self: Value, *args: Operand) -> Value:
+        if len(args) < n_extra:
+            args = args + defaults[len(defaults) - (n_extra - len(args)) :]
+        return apply_op(op, self, *args)
+
+    method.__name__ = op.name
+    method.__doc__ = op.doc
+    return method
+
+
+for _op in OPS.values():
+    _install(_op)
+
+
+# ---------------------------------------------------------------------------------------------
+# Fused n-ary nodes
+
+
+def sum(values: Iterable[Operand]) -> Value:
+    """One ``sum`` node over all ``values``: x_1 + ... + x_n (one node, not n - 1)."""
+    return apply_op(OPS["sum"], *values)
+
+
+def dot(
+    weights: Sequence[Operand], inputs: Sequence[Operand], bias: Operand | None = None
+) -> Value:
+    """One ``dot`` node: sum_i w_i x_i (+ b). A neuron's pre-activation z in one node.
+
+    Its parents are ``(w_1..w_n, x_1..x_n, b)``; its ``.grad`` after backward is the neuron's
+    delta, and each d/dw_i is x_i.
+    """
+    if len(weights) != len(inputs):
+        raise ValueError(f"dot: {len(weights)} weights but {len(inputs)} inputs")
+    args: list[Operand] = [*weights, *inputs]
+    if bias is not None:
+        args.append(bias)
+    return apply_op(OPS["dot"], *args)
+
+
+# ---------------------------------------------------------------------------------------------
+# Walking the graph
+
+
+def topological_order(root: Value) -> list[Value]:
+    """Every node ``root`` depends on, each after all of its parents (root last).
+
+    Iterative depth-first search over :attr:`Value.parents`: no recursion limit, and the
+    order is the same every run (parents are visited in argument order).
+    """
+    order: list[Value] = []
+    seen: set[int] = {id(root)}
+    stack: list[tuple[Value, int]] = [(root, 0)]
+    while stack:
+        node, i = stack[-1]
+        ps = node.parents
+        if i < len(ps):
+            stack[-1] = (node, i + 1)
+            p = ps[i]
+            if id(p) not in seen:
+                seen.add(id(p))
+                stack.append((p, 0))
+        else:
+            stack.pop()
+            order.append(node)
+    return order
+
+
+# Marks a node as visited during one backward pass (its grad is saved and restored around it).
+_MARK: object = object()
+_END: object = object()
+
+
+def _backward(root: Value, seed: float) -> None:
+    """One pass of reverse-mode accumulation from ``root``.
+
+    Phase 1 walks the graph with an explicit stack, marking each node by parking a sentinel in
+    its ``grad`` (its old gradient is saved in ``olds``) and listing the op nodes in post-order.
+    Phase 2 runs the chain rule in reverse post-order with each ``grad`` holding only this
+    pass's gradient. Phase 3 adds the saved gradients back.
+    """
+    mark: Any = _MARK
+    end = _END
+    seen: list[Value] = []
+    olds: list[object] = []
+    order: list[Value] = []
+    stack: list[object] = [root]
+    push = stack.append
+    pop = stack.pop
+    emit = order.append
+    keep = seen.append
+    save = olds.append
+    try:
+        while stack:
+            node: Any = pop()
+            if node is end:
+                emit(pop())  # type: ignore[arg-type]
+                continue
+            g = node.grad
+            if g is mark:
+                continue
+            keep(node)
+            save(g)
+            node.grad = mark
+            fn: Any = node._fn
+            if fn is None:
+                continue
+            push(node)
+            push(end)
+            ar = fn.arity
+            a = node._a
+            if ar == 2:
+                b = node._b
+                if type(b) is not float and b.grad is not mark:
+                    push(b)
+                if type(a) is not float and a.grad is not mark:
+                    push(a)
+            elif ar == 1:
+                if a.grad is not mark:
+                    push(a)
+            else:
+                for p in reversed(a):
+                    if type(p) is not float and p.grad is not mark:
+                        push(p)
+        for node in seen:
+            node.grad = 0.0
+        root.grad = seed
+        for node in reversed(order):
+            fn = node._fn
+            g = node.grad
+            ar = fn.arity
+            a = node._a
+            if ar == 2:
+                b = node._b
+                if type(b) is float:
+                    da, _ = fn.partials(a._data, b, node._data)
+                    a.grad += g * da
+                elif type(a) is float:
+                    _, db = fn.partials(a, b._data, node._data)
+                    b.grad += g * db
+                else:
+                    da, db = fn.partials(a._data, b._data, node._data)
+                    a.grad += g * da
+                    b.grad += g * db
+            elif ar == 1:
+                (da,) = fn.partials(a._data, node._data)
+                a.grad += g * da
+            else:
+                ps: tuple[Any, ...] = a
+                ds = fn.partials(
+                    *[p if type(p) is float else p._data for p in ps],
+                    node._data,
+                )
+                for p, d in zip(ps, ds):
+                    if type(p) is not float:
+                        p.grad += g * d
+    except BaseException:
+        # Leave no sentinel behind: put every touched gradient back as it was.
+        for node, old in zip(seen, olds):
+            node.grad = old
+        raise
+    for node, old in zip(seen, olds):
+        if old:
+            node.grad = old + node.grad
+
+
+# ---------------------------------------------------------------------------------------------
+# Recording context
+
+
+@contextmanager
+def no_grad() -> Iterator[None]:
+    """Inside, operations record nothing: each result is a leaf (``op == ""``). Per thread."""
+    st = _state
+    prev = st.grad_enabled
+    st.grad_enabled = False
+    _bump(1)
+    try:
+        yield
+    finally:
+        st.grad_enabled = prev
+        _bump(-1)
+
+
+@contextmanager
+def enable_grad() -> Iterator[None]:
+    """Turn recording back on inside a :func:`no_grad` block (as ``torch.enable_grad``)."""
+    st = _state
+    prev = st.grad_enabled
+    st.grad_enabled = True
+    _bump(1)
+    try:
+        yield
+    finally:
+        st.grad_enabled = prev
+        _bump(-1)
+
+
+def is_grad_enabled() -> bool:
+    """Whether operations in this thread record the graph."""
+    return bool(_state.grad_enabled)
+
+
+@contextmanager
+def scope(name: str) -> Iterator[str]:
+    """Tag every Value created inside with the scope path (nested scopes join with dots).
+
+    ``nn`` creates each neuron inside ``scope("layers.0.neurons.2")`` so that renderers can
+    group nodes by layer and neuron. Yields the full path. Per thread.
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"scope: name must be a non-empty str, got {name!r}")
+    st = _state
+    prev = st.meta
+    path = f"{prev[1]}.{name}" if prev[1] else name
+    st.meta = ("", path)
+    st.scopes.append(path)
+    _bump(1)
+    try:
+        yield path
+    finally:
+        st.meta = prev
+        st.scopes.pop()
+        _bump(-1)
+
+
+def current_scope() -> str:
+    """The scope path in force in this thread (``""`` outside any scope)."""
+    return str(_state.meta[1])
+
+
+# ---------------------------------------------------------------------------------------------
+# User-defined ops
+
+
+def define_op(
+    name: str,
+    forward: Callable[..., float],
+    partials: Callable[..., Sequence[float]],
+    *,
+    symbol: str | None = None,
+    arity: int | None = None,
+    code: str | None = None,
+    grad_code: Sequence[str] | None = None,
+    doc: str = "",
+) -> Callable[..., Value]:
+    """Add an op to the table and return a function that applies it.
+
+    Args:
+        name: A Python identifier, unique in the op table.
+        forward: ``forward(*floats) -> float``.
+        partials: ``partials(*floats, out) -> tuple``: one local derivative per input.
+            ``out`` may be a keyword-only parameter.
+        symbol: Text drawn on the op node (default: ``name``).
+        arity: Number of inputs (default: read from ``forward``'s signature).
+        code: Optional expression template (``"{0} * exp({1})"``) for ``compile``.
+        grad_code: Optional partial templates, one per input, over ``{0}..`` and ``{out}``.
+        doc: One line of math for docs and explanations.
+
+    Returns:
+        ``f(*inputs) -> Value`` taking Values or numbers. The op works with ``backward``,
+        rendering, ``gradcheck`` and ``compile`` like a built-in one.
+    """
+    if arity is None:
+        arity = _arity_of(forward, name)
+    call_partials = _positional_partials(partials, name)
+
+    def checked_partials(*args: float) -> tuple[float, ...]:
+        res = tuple(call_partials(*args))
+        n = len(args) - 1
+        if len(res) != n:
+            raise ValueError(f"{name}: partials returned {len(res)} value(s) for {n} input(s)")
+        return res
+
+    op = register(
+        Op(
+            name=name,
+            arity=arity,
+            forward=forward,
+            partials=checked_partials,
+            symbol=symbol or name,
+            doc=doc,
+            code=code,
+            grad_code=tuple(grad_code) if grad_code is not None else None,
+        ),
+        replace=True,
+    )
+
+    def apply(*args: Operand) -> Value:
+        return apply_op(op, *args)
+
+    apply.__name__ = name
+    apply.__doc__ = doc or f"The user-defined op {name!r}."
+    apply.op = op  # type: ignore[attr-defined]
+    return apply
+
+
+def _arity_of(fn: Callable[..., object], name: str) -> int:
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: cannot read forward's signature; pass arity=") from None
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return -1
+    return len([p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)])
+
+
+def _positional_partials(
+    fn: Callable[..., Sequence[float]], name: str
+) -> Callable[..., Sequence[float]]:
+    """Accept ``partials(*xs, out)`` with ``out`` keyword-only, as well as all-positional."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return fn
+    out = params.get("out")
+    if out is not None and out.kind is out.KEYWORD_ONLY:
+
+        def call(*args: float) -> Sequence[float]:
+            return fn(*args[:-1], out=args[-1])
+
+        return call
+    return fn

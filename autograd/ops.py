@@ -1,0 +1,372 @@
+"""The op table: every primitive of the engine, declared once.
+
+Each :class:`Op` row says everything any part of the library needs to know about one
+primitive: its name and arity, the float forward, the local partial derivatives, the symbol
+drawn in graphs, the Python/numpy code template used by :mod:`autograd.compile`, and the
+Value methods it provides. The engine, the renderer, gradcheck and the compiler read these
+rows; none of them names an op. A new primitive is one :func:`register` call (or
+:func:`autograd.define_op` for users).
+
+Conventions:
+
+* ``forward(*inputs) -> float`` takes Python floats. Domain errors raise ``ValueError``,
+  ``ZeroDivisionError`` or ``OverflowError`` with a message that says what went wrong and with
+  which value; the engine adds the op's name in front.
+* ``partials(*inputs, out) -> tuple[float, ...]`` returns d(out)/d(input_i) for each input,
+  given the inputs and the already computed output.
+* ``code`` is an expression template over ``{0}``, ``{1}``, ... (the inputs) for one sample.
+  ``grad_code`` holds one template per input for its local partial, over the inputs and
+  ``{out}``. Both are valid Python for floats and for numpy arrays when the names ``exp``,
+  ``log``, ``where`` ... are bound to numpy's functions (see :data:`CODE_NAMESPACE`).
+  Variadic ops (``arity == -1``) give callables ``(names, out) -> str`` instead.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+__all__ = ["CODE_NAMESPACE", "OPS", "Op", "get_op", "register"]
+
+Template = str | Callable[[Sequence[str], str], str]
+
+
+@dataclass(frozen=True, eq=False)
+class Op:
+    """One primitive of the engine (a row of the op table).
+
+    Attributes:
+        name: Unique name; also the ``.op`` string of the nodes it makes.
+        arity: Number of inputs, or -1 for any number (``sum``, ``dot``, ``linear``).
+        forward: ``forward(*inputs) -> float`` on Python floats.
+        partials: ``partials(*inputs, out) -> tuple`` of local derivatives, one per input.
+        symbol: Short text drawn on the op node of a rendered graph.
+        doc: One line of math, shown in docs and explanations.
+        code: Expression template for the forward value (see module docstring).
+        grad_code: Templates for the local partials, one per input.
+        methods: Value method names this op provides, e.g. ``("__add__",)`` or ``("exp",)``.
+        rmethods: Reflected method names (``__radd__``): the Value is the second input.
+        defaults: Default values for trailing inputs when called as a method
+            (``leaky_relu``'s slope).
+        builtin: True for the ops that ship with the library.
+    """
+
+    name: str
+    arity: int
+    forward: Callable[..., float]
+    partials: Callable[..., tuple[float, ...]]
+    symbol: str
+    doc: str = ""
+    code: Template | None = None
+    grad_code: tuple[str, ...] | Callable[[Sequence[str], str], tuple[str, ...]] | None = None
+    methods: tuple[str, ...] = ()
+    rmethods: tuple[str, ...] = ()
+    defaults: tuple[float, ...] = ()
+    builtin: bool = False
+
+    def __repr__(self) -> str:
+        return f"<Op {self.name} arity={self.arity} symbol={self.symbol!r}>"
+
+
+#: The table itself: name -> Op, in registration order.
+OPS: dict[str, Op] = {}
+
+
+def register(op: Op, *, replace: bool = False) -> Op:
+    """Add ``op`` to the table. Raises ``ValueError`` if the name is taken (unless replace)."""
+    if not op.name.isidentifier():
+        raise ValueError(f"op name must be a Python identifier, got {op.name!r}")
+    old = OPS.get(op.name)
+    if old is not None and not replace:
+        raise ValueError(f"an op named {op.name!r} is already in the op table")
+    if old is not None and old.builtin:
+        raise ValueError(f"cannot replace the built-in op {op.name!r}")
+    OPS[op.name] = op
+    return op
+
+
+def get_op(name: str) -> Op:
+    """The table row for ``name``; ``KeyError`` naming the known ops when there is none."""
+    try:
+        return OPS[name]
+    except KeyError:
+        raise KeyError(f"no op named {name!r} in the op table (known: {', '.join(OPS)})") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Float forwards with domain checks. Messages name the value; the engine prefixes the op name.
+
+
+def _div(a: float, b: float) -> float:
+    if b == 0.0:
+        raise ZeroDivisionError(f"division by zero: {a!r} / {b!r}")
+    return a / b
+
+
+def _pow(a: float, b: float) -> float:
+    if a < 0.0 and math.isfinite(b) and not b.is_integer():
+        raise ValueError(f"negative base {a!r} to the non-integer power {b!r} is not real")
+    if a == 0.0 and b < 0.0:
+        raise ZeroDivisionError(f"zero base {a!r} to the negative power {b!r}")
+    try:
+        return float(a**b)
+    except OverflowError:
+        raise OverflowError(f"{a!r} ** {b!r} overflows a float") from None
+
+
+def _exp(x: float) -> float:
+    try:
+        return math.exp(x)
+    except OverflowError:
+        raise OverflowError(
+            f"exp({x!r}) overflows a float (exp(x) is finite for x <= 709.78)"
+        ) from None
+
+
+def _log(x: float) -> float:
+    if x <= 0.0:
+        raise ValueError(f"log is defined for x > 0 only, got x = {x!r}")
+    return math.log(x)
+
+
+def _sqrt(x: float) -> float:
+    if x < 0.0:
+        raise ValueError(f"sqrt is defined for x >= 0 only, got x = {x!r}")
+    return math.sqrt(x)
+
+
+def _sigmoid(x: float) -> float:
+    # Two branches so that exp never overflows: exp of a non-positive number is at most 1.
+    if x >= 0.0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+def _relu(x: float) -> float:
+    return 0.0 if x <= 0.0 else x  # NaN falls through to x, as in PyTorch
+
+
+def _leaky_relu(x: float, slope: float) -> float:
+    return x * slope if x <= 0.0 else x
+
+
+# ---------------------------------------------------------------------------------------------
+# Partials that need care at the edge of their domain (PyTorch's conventions).
+
+
+def _pow_partials(a: float, b: float, out: float) -> tuple[float, float]:
+    if b == 0.0:
+        da = 0.0
+    elif a == 0.0:
+        # b * 0 ** (b - 1): 0 for b > 1, b for b == 1, +inf for 0 < b < 1.
+        da = 0.0 if b > 1.0 else (1.0 if b == 1.0 else math.inf)
+    else:
+        try:
+            da = b * a ** (b - 1.0)
+        except OverflowError:
+            da = math.copysign(math.inf, b)
+    if a > 0.0:
+        db = out * math.log(a)
+    elif a == 0.0 and b >= 0.0:
+        db = 0.0  # PyTorch masks the 0 * log(0) = nan case
+    else:
+        db = math.nan
+    return (float(da), float(db))
+
+
+def _sqrt_partials(x: float, out: float) -> tuple[float]:
+    return (0.5 / out if out != 0.0 else math.inf,)
+
+
+def _log_partials(x: float, out: float) -> tuple[float]:
+    return (1.0 / x,)
+
+
+def _sign(x: float) -> float:
+    return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else (x if x != x else 0.0))
+
+
+def _dot(*v: float) -> float:
+    # v = (w_1..w_n, x_1..x_n[, b]); summed left to right, as a hand-written loop would.
+    n = len(v) >> 1
+    s = 0.0
+    for w, x in zip(v[:n], v[n : 2 * n]):
+        s += w * x
+    return s + v[2 * n] if len(v) & 1 else s
+
+
+def _dot_partials(*v: float) -> tuple[float, ...]:
+    # v = (w_1..w_n, x_1..x_n[, b], out): d/dw_i = x_i, d/dx_i = w_i, d/db = 1.
+    n = (len(v) - 1) >> 1
+    if (len(v) - 1) & 1:
+        return v[n : 2 * n] + v[:n] + (1.0,)
+    return v[n : 2 * n] + v[:n]
+
+
+def _sum(*v: float) -> float:
+    s = 0.0
+    for x in v:
+        s += x
+    return s
+
+
+def _sum_partials(*v: float) -> tuple[float, ...]:
+    return (1.0,) * (len(v) - 1)
+
+
+def _sum_code(names: Sequence[str], out: str) -> str:
+    return " + ".join(names) if names else "0.0"
+
+
+def _sum_grad_code(names: Sequence[str], out: str) -> tuple[str, ...]:
+    return ("1.0",) * len(names)
+
+
+def _dot_code(names: Sequence[str], out: str) -> str:
+    n = len(names) >> 1
+    terms = [f"{names[i]} * {names[n + i]}" for i in range(n)]
+    if len(names) & 1:
+        terms.append(names[-1])
+    return " + ".join(terms) if terms else "0.0"
+
+
+def _dot_grad_code(names: Sequence[str], out: str) -> tuple[str, ...]:
+    n = len(names) >> 1
+    grads = tuple(names[n : 2 * n]) + tuple(names[:n])
+    return (*grads, "1.0") if len(names) & 1 else grads
+
+
+#: Names that code templates may use, bound for float code. Compile binds numpy's instead.
+CODE_NAMESPACE: dict[str, object] = {
+    "exp": math.exp,
+    "log": math.log,
+    "tanh": math.tanh,
+    "sqrt": math.sqrt,
+    "sin": math.sin,
+    "cos": math.cos,
+    "fabs": abs,
+    "where": lambda c, a, b: a if c else b,
+    "sign": _sign,
+    "sigmoid": _sigmoid,
+}
+
+
+def _builtin(**fields: object) -> Op:
+    return register(Op(builtin=True, **fields))  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------------
+# The built-in rows. Forward and derivative of each op sit side by side.
+
+_builtin(
+    name="add", arity=2, symbol="+", doc="a + b; d/da = 1, d/db = 1",
+    forward=float.__add__, partials=lambda a, b, out: (1.0, 1.0),
+    code="{0} + {1}", grad_code=("1.0", "1.0"),
+    methods=("__add__",), rmethods=("__radd__",),
+)  # fmt: skip
+_builtin(
+    name="sub", arity=2, symbol="-", doc="a - b; d/da = 1, d/db = -1",
+    forward=float.__sub__, partials=lambda a, b, out: (1.0, -1.0),
+    code="{0} - {1}", grad_code=("1.0", "-1.0"),
+    methods=("__sub__",), rmethods=("__rsub__",),
+)  # fmt: skip
+_builtin(
+    name="mul", arity=2, symbol="*", doc="a * b; d/da = b, d/db = a",
+    forward=float.__mul__, partials=lambda a, b, out: (b, a),
+    code="{0} * {1}", grad_code=("{1}", "{0}"),
+    methods=("__mul__",), rmethods=("__rmul__",),
+)  # fmt: skip
+_builtin(
+    name="div", arity=2, symbol="/", doc="a / b; d/da = 1/b, d/db = -a/b^2",
+    forward=_div, partials=lambda a, b, out: (1.0 / b, -out / b),
+    code="{0} / {1}", grad_code=("1.0 / {1}", "-{out} / {1}"),
+    methods=("__truediv__",), rmethods=("__rtruediv__",),
+)  # fmt: skip
+_builtin(
+    name="neg", arity=1, symbol="-", doc="-a; d/da = -1",
+    forward=float.__neg__, partials=lambda a, out: (-1.0,),
+    code="-{0}", grad_code=("-1.0",),
+    methods=("__neg__",),
+)  # fmt: skip
+_builtin(
+    name="pow", arity=2, symbol="**", doc="a ** b; d/da = b a^(b-1), d/db = a^b ln a",
+    forward=_pow, partials=_pow_partials,
+    code="{0} ** {1}", grad_code=("{1} * {0} ** ({1} - 1.0)", "{out} * log({0})"),
+    methods=("__pow__",), rmethods=("__rpow__",),
+)  # fmt: skip
+_builtin(
+    name="exp", arity=1, symbol="exp", doc="e^x; d/dx = e^x",
+    forward=_exp, partials=lambda x, out: (out,),
+    code="exp({0})", grad_code=("{out}",),
+    methods=("exp",),
+)  # fmt: skip
+_builtin(
+    name="log", arity=1, symbol="log", doc="ln x; d/dx = 1/x",
+    forward=_log, partials=_log_partials,
+    code="log({0})", grad_code=("1.0 / {0}",),
+    methods=("log",),
+)  # fmt: skip
+_builtin(
+    name="tanh", arity=1, symbol="tanh", doc="tanh x; d/dx = 1 - tanh^2 x",
+    forward=math.tanh, partials=lambda x, out: (1.0 - out * out,),
+    code="tanh({0})", grad_code=("1.0 - {out} * {out}",),
+    methods=("tanh",),
+)  # fmt: skip
+_builtin(
+    name="sigmoid", arity=1, symbol="σ", doc="s = 1/(1+e^-x); d/dx = s(1-s)",
+    forward=_sigmoid, partials=lambda x, out: (out * (1.0 - out),),
+    code="sigmoid({0})", grad_code=("{out} * (1.0 - {out})",),
+    methods=("sigmoid",),
+)  # fmt: skip
+_builtin(
+    name="relu", arity=1, symbol="relu", doc="max(0, x); d/dx = 1 if x > 0 else 0",
+    forward=_relu, partials=lambda x, out: (1.0 if x > 0.0 else 0.0,),
+    code="where({0} > 0.0, {0}, 0.0 * {0})", grad_code=("where({0} > 0.0, 1.0, 0.0)",),
+    methods=("relu",),
+)  # fmt: skip
+_builtin(
+    name="leaky_relu", arity=2, symbol="leaky_relu",
+    doc="x if x > 0 else s x; d/dx = 1 if x > 0 else s",
+    forward=_leaky_relu,
+    partials=lambda x, s, out: (1.0 if x > 0.0 else s, 0.0 if x > 0.0 else x),
+    code="where({0} > 0.0, {0}, {0} * {1})",
+    grad_code=("where({0} > 0.0, 1.0, {1})", "where({0} > 0.0, 0.0, {0})"),
+    methods=("leaky_relu",), defaults=(0.01,),
+)  # fmt: skip
+_builtin(
+    name="sqrt", arity=1, symbol="√", doc="√x; d/dx = 1/(2√x)",
+    forward=_sqrt, partials=_sqrt_partials,
+    code="sqrt({0})", grad_code=("0.5 / {out}",),
+    methods=("sqrt",),
+)  # fmt: skip
+_builtin(
+    name="abs", arity=1, symbol="abs", doc="|x|; d/dx = sign x (0 at 0)",
+    forward=abs, partials=lambda x, out: (_sign(x),),
+    code="fabs({0})", grad_code=("sign({0})",),
+    methods=("abs", "__abs__"),
+)  # fmt: skip
+_builtin(
+    name="sin", arity=1, symbol="sin", doc="sin x; d/dx = cos x",
+    forward=math.sin, partials=lambda x, out: (math.cos(x),),
+    code="sin({0})", grad_code=("cos({0})",),
+    methods=("sin",),
+)  # fmt: skip
+_builtin(
+    name="cos", arity=1, symbol="cos", doc="cos x; d/dx = -sin x",
+    forward=math.cos, partials=lambda x, out: (-math.sin(x),),
+    code="cos({0})", grad_code=("-sin({0})",),
+    methods=("cos",),
+)  # fmt: skip
+_builtin(
+    name="sum", arity=-1, symbol="Σ", doc="x_1 + ... + x_n; d/dx_i = 1",
+    forward=_sum, partials=_sum_partials,
+    code=_sum_code, grad_code=_sum_grad_code,
+)  # fmt: skip
+_builtin(
+    name="dot", arity=-1, symbol="Σ w·x",
+    doc="sum_i w_i x_i [+ b] over inputs (w..., x..., [b]); d/dw_i = x_i, d/dx_i = w_i, d/db = 1",
+    forward=_dot, partials=_dot_partials,
+    code=_dot_code, grad_code=_dot_grad_code,
+)  # fmt: skip
