@@ -19,6 +19,7 @@ from .engine import (
 from .engine import (
     sum as sum,  # not in __all__: a star import must not shadow the builtin
 )
+from .gradcheck import GradcheckError, gradcheck
 from .ops import OPS, Op, get_op
 
 #: Marks this package as deltagrad's, so tests and users can tell it from HIPS autograd.
@@ -28,6 +29,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DISTRIBUTION",
     "OPS",
+    "GradcheckError",
     "Op",
     "Value",
     "apply_op",
@@ -36,6 +38,7 @@ __all__ = [
     "dot",
     "enable_grad",
     "get_op",
+    "gradcheck",
     "is_grad_enabled",
     "no_grad",
     "scope",
