@@ -22,6 +22,7 @@ import gc
 import inspect
 import numbers
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Union
@@ -52,6 +53,9 @@ class _ThreadState(threading.local):
         self.grad_enabled = True
         self.meta: tuple[str, str] = _NO_META
         self.scopes: list[str] = []
+        # The root of this thread's last backward pass (weakly: it must not keep a graph
+        # alive), so that explain_grad(value) can find the graph value.grad came from.
+        self.last_root: weakref.ref[Value] | None = None
 
 
 _state = _ThreadState()
@@ -213,6 +217,7 @@ class Value:
             gc.disable()  # nothing cyclic is made below; spare the collector a 1e6-node walk
         try:
             _backward(self, seed)
+            _state.last_root = weakref.ref(self)
         finally:
             if enabled:
                 gc.enable()
@@ -683,12 +688,23 @@ def define_op(
         ``f(*inputs) -> Value`` taking Values or numbers. The op works with ``backward``,
         rendering, ``gradcheck`` and ``compile`` like a built-in one.
     """
+    if not isinstance(name, str):
+        raise TypeError(f"define_op: name must be a str, got {type(name).__name__}: {name!r}")
+    for what, f in (("forward", forward), ("partials", partials)):
+        if not callable(f):
+            raise TypeError(f"{name}: {what} must be callable, got {type(f).__name__}: {f!r}")
     if arity is None:
         arity = _arity_of(forward, name)
     call_partials = _positional_partials(partials, name)
 
     def checked_partials(*args: float) -> tuple[float, ...]:
-        res = tuple(call_partials(*args))
+        got = call_partials(*args)
+        if not isinstance(got, Iterable):
+            raise TypeError(
+                f"{name}: partials must return a tuple with one derivative per input, "
+                f"got {type(got).__name__}: {got!r}"
+            )
+        res = tuple(got)
         n = len(args) - 1
         if len(res) != n:
             raise ValueError(f"{name}: partials returned {len(res)} value(s) for {n} input(s)")

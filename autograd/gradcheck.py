@@ -19,7 +19,7 @@ import numbers
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from .engine import Value, no_grad, topological_order
+from .engine import Value, _state, no_grad, topological_order
 
 __all__ = ["GradcheckError", "Mismatch", "gradcheck"]
 
@@ -154,7 +154,8 @@ def _analytical(fn: Callable[..., Value], point: list[float]) -> list[float]:
 
     The leaves are new, so gradients already stored on the caller's Values cannot leak in.
     Nodes ``fn`` closes over (model weights, say) do receive gradient from the pass; their
-    ``.grad`` is put back afterwards, so a check never disturbs a model's gradients.
+    ``.grad`` is put back afterwards, so a check never disturbs a model's gradients (nor the
+    root that :func:`~autograd.explain_grad` takes by default).
     """
     leaves = [Value(x) for x in point]
     out = _call(fn, leaves)
@@ -163,7 +164,9 @@ def _analytical(fn: Callable[..., Value], point: list[float]) -> list[float]:
         raise ValueError(f"gradcheck: fn({shown}) = {out.data!r}; choose inputs where fn is finite")
     mine = {id(v) for v in leaves}
     saved = [(v, v.grad) for v in topological_order(out) if id(v) not in mine]
+    last_root = _state.last_root  # explain_grad's default root stays the user's own
     out.backward()
+    _state.last_root = last_root
     grads = [v.grad for v in leaves]
     for v, g in saved:
         v.grad = g
