@@ -50,6 +50,9 @@ class Op:
         defaults: Default values for trailing inputs when called as a method
             (``leaky_relu``'s slope).
         builtin: True for the ops that ship with the library.
+        domain: Intervals ``(lo, hi)``, one per input (a variadic op gives one for all), where
+            the op is defined, smooth but for isolated kinks, and well conditioned. Tests and
+            gradcheck sample points from here; ``()`` means (-2, 2) for every input.
     """
 
     name: str
@@ -64,6 +67,13 @@ class Op:
     rmethods: tuple[str, ...] = ()
     defaults: tuple[float, ...] = ()
     builtin: bool = False
+    domain: tuple[tuple[float, float], ...] = ()
+
+    def input_domain(self, i: int) -> tuple[float, float]:
+        """The sampling interval ``(lo, hi)`` of input ``i`` (see ``domain``)."""
+        if not self.domain:
+            return (-2.0, 2.0)
+        return self.domain[0] if self.arity < 0 else self.domain[i]
 
     def __repr__(self) -> str:
         return f"<Op {self.name} arity={self.arity} symbol={self.symbol!r}>"
@@ -105,7 +115,7 @@ def _div(a: float, b: float) -> float:
 
 
 def _pow(a: float, b: float) -> float:
-    if a < 0.0 and math.isfinite(b) and not b.is_integer():
+    if -math.inf < a < 0.0 and math.isfinite(b) and not b.is_integer():
         raise ValueError(f"negative base {a!r} to the non-integer power {b!r} is not real")
     if a == 0.0 and b < 0.0:
         raise ZeroDivisionError(f"zero base {a!r} to the negative power {b!r}")
@@ -144,6 +154,20 @@ def _sigmoid(x: float) -> float:
     return e / (1.0 + e)
 
 
+def _sin(x: float) -> float:
+    try:
+        return math.sin(x)
+    except ValueError:  # math raises for sin(±inf); IEEE and PyTorch give NaN
+        return math.nan
+
+
+def _cos(x: float) -> float:
+    try:
+        return math.cos(x)
+    except ValueError:
+        return math.nan
+
+
 def _relu(x: float) -> float:
     return 0.0 if x <= 0.0 else x  # NaN falls through to x, as in PyTorch
 
@@ -156,12 +180,25 @@ def _leaky_relu(x: float, slope: float) -> float:
 # Partials that need care at the edge of their domain (PyTorch's conventions).
 
 
+def _zero_pow(z: float, e: float) -> float:
+    """C99/IEEE pow(±0, e), where Python raises: ±inf for e < 0, signed for odd integers."""
+    if e != e:
+        return math.nan
+    if e == 0.0:
+        return 1.0
+    odd = math.isfinite(e) and e.is_integer() and abs(e) % 2.0 == 1.0
+    if e > 0.0:
+        return z if odd else 0.0
+    return math.copysign(math.inf, z) if odd else math.inf
+
+
 def _pow_partials(a: float, b: float, out: float) -> tuple[float, float]:
     if b == 0.0:
-        da = 0.0
+        da = 0.0  # PyTorch masks b * a^(b-1) where b == 0 (it would be nan at a = 0)
     elif a == 0.0:
-        # b * 0 ** (b - 1): 0 for b > 1, b for b == 1, +inf for 0 < b < 1.
-        da = 0.0 if b > 1.0 else (1.0 if b == 1.0 else math.inf)
+        # b * 0^(b-1) in IEEE arithmetic, as PyTorch computes it: +-inf for 0 < b < 1,
+        # 1 at b == 1, 0 for b > 1, NaN for b = inf or NaN.
+        da = b * _zero_pow(a, b - 1.0)
     else:
         try:
             da = b * a ** (b - 1.0)
@@ -177,7 +214,7 @@ def _pow_partials(a: float, b: float, out: float) -> tuple[float, float]:
 
 
 def _sqrt_partials(x: float, out: float) -> tuple[float]:
-    return (0.5 / out if out != 0.0 else math.inf,)
+    return (0.5 / out if out != 0.0 else math.copysign(math.inf, out),)  # sqrt(-0.0) = -0.0
 
 
 def _log_partials(x: float, out: float) -> tuple[float]:
@@ -185,7 +222,8 @@ def _log_partials(x: float, out: float) -> tuple[float]:
 
 
 def _sign(x: float) -> float:
-    return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else (x if x != x else 0.0))
+    # 0 at 0 and at NaN, as torch.sign (so d|x|/dx at NaN is 0, as in PyTorch).
+    return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else 0.0)
 
 
 def _dot(*v: float) -> float:
@@ -244,8 +282,8 @@ CODE_NAMESPACE: dict[str, object] = {
     "log": math.log,
     "tanh": math.tanh,
     "sqrt": math.sqrt,
-    "sin": math.sin,
-    "cos": math.cos,
+    "sin": _sin,
+    "cos": _cos,
     "fabs": abs,
     "where": lambda c, a, b: a if c else b,
     "sign": _sign,
@@ -262,72 +300,88 @@ def _builtin(**fields: object) -> Op:
 
 _builtin(
     name="add", arity=2, symbol="+", doc="a + b; d/da = 1, d/db = 1",
+    domain=((-3.0, 3.0), (-3.0, 3.0)),
     forward=float.__add__, partials=lambda a, b, out: (1.0, 1.0),
     code="{0} + {1}", grad_code=("1.0", "1.0"),
     methods=("__add__",), rmethods=("__radd__",),
 )  # fmt: skip
 _builtin(
     name="sub", arity=2, symbol="-", doc="a - b; d/da = 1, d/db = -1",
+    domain=((-3.0, 3.0), (-3.0, 3.0)),
     forward=float.__sub__, partials=lambda a, b, out: (1.0, -1.0),
     code="{0} - {1}", grad_code=("1.0", "-1.0"),
     methods=("__sub__",), rmethods=("__rsub__",),
 )  # fmt: skip
 _builtin(
     name="mul", arity=2, symbol="*", doc="a * b; d/da = b, d/db = a",
+    domain=((-3.0, 3.0), (-3.0, 3.0)),
     forward=float.__mul__, partials=lambda a, b, out: (b, a),
     code="{0} * {1}", grad_code=("{1}", "{0}"),
     methods=("__mul__",), rmethods=("__rmul__",),
 )  # fmt: skip
 _builtin(
     name="div", arity=2, symbol="/", doc="a / b; d/da = 1/b, d/db = -a/b^2",
+    domain=((-3.0, 3.0), (0.25, 3.0)),
     forward=_div, partials=lambda a, b, out: (1.0 / b, -out / b),
     code="{0} / {1}", grad_code=("1.0 / {1}", "-{out} / {1}"),
     methods=("__truediv__",), rmethods=("__rtruediv__",),
 )  # fmt: skip
 _builtin(
     name="neg", arity=1, symbol="-", doc="-a; d/da = -1",
+    domain=((-3.0, 3.0),),
     forward=float.__neg__, partials=lambda a, out: (-1.0,),
     code="-{0}", grad_code=("-1.0",),
     methods=("__neg__",),
 )  # fmt: skip
 _builtin(
     name="pow", arity=2, symbol="**", doc="a ** b; d/da = b a^(b-1), d/db = a^b ln a",
+    domain=((0.1, 3.0), (-3.0, 3.0)),
     forward=_pow, partials=_pow_partials,
-    code="{0} ** {1}", grad_code=("{1} * {0} ** ({1} - 1.0)", "{out} * log({0})"),
+    code="{0} ** {1}",
+    grad_code=(
+        "where({1} == 0.0, 0.0, {1} * {0} ** ({1} - 1.0))",
+        "where(({0} == 0.0) & ({1} >= 0.0), 0.0, {out} * log({0}))",
+    ),
     methods=("__pow__",), rmethods=("__rpow__",),
 )  # fmt: skip
 _builtin(
     name="exp", arity=1, symbol="exp", doc="e^x; d/dx = e^x",
+    domain=((-5.0, 5.0),),
     forward=_exp, partials=lambda x, out: (out,),
     code="exp({0})", grad_code=("{out}",),
     methods=("exp",),
 )  # fmt: skip
 _builtin(
     name="log", arity=1, symbol="log", doc="ln x; d/dx = 1/x",
+    domain=((0.05, 10.0),),
     forward=_log, partials=_log_partials,
     code="log({0})", grad_code=("1.0 / {0}",),
     methods=("log",),
 )  # fmt: skip
 _builtin(
     name="tanh", arity=1, symbol="tanh", doc="tanh x; d/dx = 1 - tanh^2 x",
+    domain=((-3.0, 3.0),),
     forward=math.tanh, partials=lambda x, out: (1.0 - out * out,),
     code="tanh({0})", grad_code=("1.0 - {out} * {out}",),
     methods=("tanh",),
 )  # fmt: skip
 _builtin(
     name="sigmoid", arity=1, symbol="σ", doc="s = 1/(1+e^-x); d/dx = s(1-s)",
+    domain=((-6.0, 6.0),),
     forward=_sigmoid, partials=lambda x, out: (out * (1.0 - out),),
     code="sigmoid({0})", grad_code=("{out} * (1.0 - {out})",),
     methods=("sigmoid",),
 )  # fmt: skip
 _builtin(
     name="relu", arity=1, symbol="relu", doc="max(0, x); d/dx = 1 if x > 0 else 0",
-    forward=_relu, partials=lambda x, out: (1.0 if x > 0.0 else 0.0,),
-    code="where({0} > 0.0, {0}, 0.0 * {0})", grad_code=("where({0} > 0.0, 1.0, 0.0)",),
+    domain=((-3.0, 3.0),),
+    forward=_relu, partials=lambda x, out: (0.0 if x <= 0.0 else 1.0,),
+    code="where({0} <= 0.0, 0.0, {0})", grad_code=("where({0} <= 0.0, 0.0, 1.0)",),
     methods=("relu",),
 )  # fmt: skip
 _builtin(
     name="leaky_relu", arity=2, symbol="leaky_relu",
+    domain=((-3.0, 3.0), (0.0, 0.5)),
     doc="x if x > 0 else s x; d/dx = 1 if x > 0 else s",
     forward=_leaky_relu,
     partials=lambda x, s, out: (1.0 if x > 0.0 else s, 0.0 if x > 0.0 else x),
@@ -337,35 +391,41 @@ _builtin(
 )  # fmt: skip
 _builtin(
     name="sqrt", arity=1, symbol="√", doc="√x; d/dx = 1/(2√x)",
+    domain=((0.05, 10.0),),
     forward=_sqrt, partials=_sqrt_partials,
     code="sqrt({0})", grad_code=("0.5 / {out}",),
     methods=("sqrt",),
 )  # fmt: skip
 _builtin(
     name="abs", arity=1, symbol="abs", doc="|x|; d/dx = sign x (0 at 0)",
+    domain=((-3.0, 3.0),),
     forward=abs, partials=lambda x, out: (_sign(x),),
     code="fabs({0})", grad_code=("sign({0})",),
     methods=("abs", "__abs__"),
 )  # fmt: skip
 _builtin(
     name="sin", arity=1, symbol="sin", doc="sin x; d/dx = cos x",
-    forward=math.sin, partials=lambda x, out: (math.cos(x),),
+    domain=((-4.0, 4.0),),
+    forward=_sin, partials=lambda x, out: (_cos(x),),
     code="sin({0})", grad_code=("cos({0})",),
     methods=("sin",),
 )  # fmt: skip
 _builtin(
     name="cos", arity=1, symbol="cos", doc="cos x; d/dx = -sin x",
-    forward=math.cos, partials=lambda x, out: (-math.sin(x),),
+    domain=((-4.0, 4.0),),
+    forward=_cos, partials=lambda x, out: (-_sin(x),),
     code="cos({0})", grad_code=("-sin({0})",),
     methods=("cos",),
 )  # fmt: skip
 _builtin(
     name="sum", arity=-1, symbol="Σ", doc="x_1 + ... + x_n; d/dx_i = 1",
+    domain=((-3.0, 3.0),),
     forward=_sum, partials=_sum_partials,
     code=_sum_code, grad_code=_sum_grad_code,
 )  # fmt: skip
 _builtin(
     name="dot", arity=-1, symbol="Σ w·x",
+    domain=((-3.0, 3.0),),
     doc="sum_i w_i x_i [+ b] over inputs (w..., x..., [b]); d/dw_i = x_i, d/dx_i = w_i, d/db = 1",
     forward=_dot, partials=_dot_partials,
     code=_dot_code, grad_code=_dot_grad_code,
