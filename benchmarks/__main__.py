@@ -1,0 +1,413 @@
+"""``python -m benchmarks [--workload NAME]``: every engine side by side, as a markdown table.
+
+Each measurement runs in its own process (``benchmarks.worker``); engines alternate round by
+round so that a noisy neighbour hits all of them alike. Every engine's result is checked
+against micrograd's (moons) or the hand-computed reference (chain) before its time counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.util
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from . import chain
+
+TOL = 1e-9
+WORKLOADS = ("moons", "moons-nogc", "chain", "scaling", "memory", "draw")
+
+
+def _has(module: str) -> bool:
+    return importlib.util.find_spec(f"benchmarks.{module}") is not None
+
+
+def run_worker(job: dict[str, Any], timeout: float = 1800.0) -> dict[str, Any]:
+    """Run one job in a fresh interpreter and return its JSON result (or an ``error``)."""
+    cmd = [sys.executable, "-m", "benchmarks.worker", json.dumps(job)]
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, cwd=root, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"timeout after {timeout:.0f} s"}
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"error": f"worker exit {proc.returncode}: {tail}"}
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _fmt_t(seconds: float) -> str:
+    if seconds >= 1.0:
+        return f"{seconds:.2f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.1f} ms" if seconds >= 0.01 else f"{seconds * 1e3:.2f} ms"
+    return f"{seconds * 1e6:.0f} us"
+
+
+def _rotate(items: Sequence[str], r: int) -> list[str]:
+    r %= max(len(items), 1)
+    return list(items[r:]) + list(items[:r])
+
+
+# ---------------------------------------------------------------------------------------------
+# moons
+
+
+MOONS_STEPS = {"micrograd": 3, "torch-scalar": 3}  # others: FAST_STEPS
+
+
+def moons_engines(gc_off: bool) -> list[str]:
+    if gc_off:
+        return ["deltagrad", "deltagrad-exact", "micrograd", "torch-scalar"]
+    names = ["deltagrad", "deltagrad-exact"]
+    if _has("compile_bench"):
+        names.append("deltagrad-compiled")
+    return [*names, "micrograd", "torch-scalar", "torch-batched", "python", "numpy"]
+
+
+def bench_moons(args: argparse.Namespace, gc_off: bool) -> tuple[str, dict[str, float]]:
+    engines = [e for e in moons_engines(gc_off) if not args.engines or e in args.engines]
+    if "micrograd" not in engines:
+        engines.append("micrograd")  # the reference every loss is checked against
+    n_samples = 8 if args.quick else 100
+    rounds = 1 if args.quick else args.rounds
+    results: dict[str, list[dict[str, Any]]] = {e: [] for e in engines}
+    for r in range(rounds):
+        for e in _rotate(engines, r):
+            steps = 2 if args.quick else MOONS_STEPS.get(e, 12) + 1
+            job = {"kind": "moons", "engine": e, "steps": steps, "n_samples": n_samples}
+            if gc_off:
+                job["gc"] = "off"
+            res = run_worker(job)
+            shown = res.get("error") or _fmt_t(statistics.median(res["times"][1:] or res["times"]))
+            _log(f"moons{' (gc off)' if gc_off else ''} round {r} {e}: {shown}")
+            results[e].append(res)
+    ref = next((x["losses"] for x in results["micrograd"] if "losses" in x), None)
+    medians: dict[str, float] = {}
+    rows = []
+    for e in engines:
+        runs = [x for x in results[e] if "losses" in x]
+        errors = [x["error"] for x in results[e] if "error" in x]
+        if not runs:
+            rows.append((e, None, None, None, f"error: {errors[0] if errors else '?'}"))
+            continue
+        times = [t for x in runs for t in (x["times"][1:] or x["times"])]
+        if ref is None:
+            check = "no micrograd reference"
+            ok = False
+        else:
+            diff = max(abs(a - b) for x in runs for a, b in zip(x["losses"], ref))
+            ok = diff <= TOL
+            check = f"ok ({diff:.0e})" if ok else f"MISMATCH {diff:.1e}: time not counted"
+        med = statistics.median(times)
+        if ok:
+            medians[e] = med
+        rows.append((e, med, min(times), max(times), check))
+        if e == "deltagrad":
+            rows[-1] = (f"{e} ({runs[0].get('model', '')})", *rows[-1][1:])
+    mg = medians.get("micrograd")
+    lines = [
+        "| engine | median / step | min-max | vs micrograd | loss = micrograd's (1e-9) |",
+        "|---|---|---|---|---|",
+    ]
+    for name, med, lo, hi, check in rows:
+        if med is None or lo is None or hi is None:
+            lines.append(f"| {name} | | | | {check} |")
+            continue
+        base = name.split(" (")[0]
+        ratio = f"{mg / med:.1f}x faster" if mg and base in medians else ""
+        if base == "micrograd":
+            ratio = "1x"
+        lines.append(
+            f"| {name} | {_fmt_t(med)} | {_fmt_t(lo)} - {_fmt_t(hi)} | {ratio} | {check} |"
+        )
+    title = "cycle collector off (gc.disable())" if gc_off else "default settings (gc on)"
+    head = (
+        f"### moons step, {title}\n\n{n_samples} points, MLP 2-16-16-1 relu, hinge + 1e-4 L2, "
+        f"forward + backward + SGD; {rounds} rounds, engines alternating, one process each; "
+        "first step of each process not timed.\n\n"
+    )
+    return head + "\n".join(lines) + "\n", medians
+
+
+# ---------------------------------------------------------------------------------------------
+# chain
+
+
+def _check_chain(res: dict[str, Any]) -> tuple[bool, str]:
+    y, d = chain.reference(res["steps"])
+    ey = abs(res["y"] - y) / max(abs(y), 1.0)
+    ed = abs(res["dx"] - d) / max(abs(d), 1e-300)
+    ok = ey <= TOL and ed <= TOL
+    return ok, (f"ok ({max(ey, ed):.0e})" if ok else f"MISMATCH y {ey:.1e} dx {ed:.1e}")
+
+
+def bench_chain(args: argparse.Namespace) -> tuple[str, dict[str, float]]:
+    big = 100 if args.quick else 1_000_000
+    plan = [
+        ("deltagrad", big),
+        ("deltagrad", 300),
+        ("micrograd", 300),
+        ("micrograd", 1000),
+        ("torch-scalar", big if args.full else (100 if args.quick else 100_000)),
+        ("python", big),
+    ]
+    rounds = 1 if args.quick else max(2, args.rounds - 2)
+    got: dict[tuple[str, int], list[dict[str, Any]]] = {p: [] for p in plan}
+    for r in range(rounds):
+        for i in _rotate([str(i) for i in range(len(plan))], r):
+            e, steps = plan[int(i)]
+            reps = 1 if steps >= 100_000 else 5
+            res = run_worker(
+                {"kind": "chain", "engine": e, "steps": steps, "backward_repeats": reps}
+            )
+            _log(f"chain round {r} {e} {steps}: {res.get('error') or 'done'}")
+            got[(e, steps)].append(res)
+    lines = [
+        "| engine | steps (op nodes) | forward us/node | backward us/node | "
+        "total us/node (min-max) | result check |",
+        "|---|---|---|---|---|---|",
+    ]
+    totals: dict[str, float] = {}
+    for e, steps in plan:
+        runs = [x for x in got[(e, steps)] if "forward" in x]
+        n = steps * chain.NODES_PER_STEP
+        if not runs:
+            errs = [x.get("error", "?") for x in got[(e, steps)]]
+            lines.append(f"| {e} | {steps} ({n}) | | | | {errs[0] if errs else '?'} |")
+            continue
+        ok, check = _check_chain(runs[0])
+        fw = [x["forward"] / n * 1e6 for x in runs]
+        bw = [b / n * 1e6 for x in runs for b in x["backward"]]
+        tot = [(x["forward"] + statistics.median(x["backward"])) / n * 1e6 for x in runs]
+        f, b, t = statistics.median(fw), statistics.median(bw), statistics.median(tot)
+        if ok:
+            totals[f"{e}@{steps}"] = t
+        lines.append(
+            f"| {e} | {steps} ({n}) | {f:.2f} | {b:.2f} | {t:.2f} ({min(tot):.2f}-{max(tot):.2f})"
+            f" | {check} |"
+        )
+    head = (
+        "### deep chain y = relu(0.9999 y + 0.01)\n\n"
+        "Per op node: time / (3 * steps) (mul, add, relu; constants not counted). "
+        "Default settings (gc on); forward and backward timed separately.\n\n"
+    )
+    return head + "\n".join(lines) + "\n", totals
+
+
+# ---------------------------------------------------------------------------------------------
+# scaling
+
+
+def bench_scaling(args: argparse.Namespace) -> tuple[str, dict[str, float]]:
+    sizes = [300, 3_000] if args.quick else [1_000, 10_000, 100_000, 1_000_000]
+    engines = ["deltagrad", "python", "torch-scalar", "micrograd"]
+    limit = {"torch-scalar": 100_000, "micrograd": 1_000}
+    rounds = 1 if args.quick else 3
+    per: dict[tuple[str, int], list[float]] = {}
+    errors: dict[tuple[str, int], str] = {}
+    for r in range(rounds):
+        for e in _rotate(engines, r):
+            for n in sizes:
+                if n > limit.get(e, 10**9):
+                    continue
+                steps = max(1, n // chain.NODES_PER_STEP)
+                reps = max(3, min(200, 300_000 // n))
+                res = run_worker(
+                    {"kind": "chain", "engine": e, "steps": steps, "backward_repeats": reps}
+                )
+                if "backward" not in res:
+                    errors[(e, n)] = res.get("error", "?")
+                    continue
+                ok, check = _check_chain(res)
+                if not ok:
+                    errors[(e, n)] = check
+                    continue
+                nodes = steps * chain.NODES_PER_STEP
+                per.setdefault((e, n), []).extend(b / nodes * 1e9 for b in res["backward"])
+        _log(f"scaling round {r} done")
+    head_cols = " | ".join(f"{n:.0e} nodes" for n in sizes)
+    lines = [
+        f"| engine | {head_cols} | ratio largest / smallest |",
+        "|---" * (len(sizes) + 2) + "|",
+    ]
+    ratios: dict[str, float] = {}
+    for e in engines:
+        cells = []
+        meds: list[float] = []
+        for n in sizes:
+            if (e, n) in per:
+                m = statistics.median(per[(e, n)])
+                meds.append(m)
+                cells.append(f"{m:.0f} ns")
+            elif (e, n) in errors:
+                cells.append(errors[(e, n)])
+            else:
+                cells.append("not run")
+        ratio = ""
+        if len(meds) >= 2 and (e, sizes[0]) in per:
+            ratios[e] = meds[-1] / meds[0]
+            ratio = f"{ratios[e]:.2f}x (at {sizes[len(meds) - 1]:.0e})"
+        lines.append(f"| {e} | {' | '.join(cells)} | {ratio} |")
+    head = (
+        "### scaling: backward time per op node (chain, median of repeats)\n\n"
+        "torch-scalar only up to 1e5 nodes (time); micrograd's recursive topological sort "
+        "fails beyond about 1000 nodes at the default recursion limit.\n\n"
+    )
+    return head + "\n".join(lines) + "\n", ratios
+
+
+# ---------------------------------------------------------------------------------------------
+# memory
+
+
+def bench_memory(args: argparse.Namespace) -> tuple[str, dict[str, float]]:
+    nodes = 3_000 if args.quick else 1_000_000
+    steps = -(-nodes // chain.NODES_PER_STEP)
+    engines = ["deltagrad", "micrograd", "torch-scalar", "python"]
+    lines = [
+        "| engine | op nodes | bytes/node after forward | bytes/node after backward | check |",
+        "|---|---|---|---|---|",
+    ]
+    out: dict[str, float] = {}
+    for e in engines:
+        res = run_worker({"kind": "memory", "engine": e, "steps": steps})
+        n = steps * chain.NODES_PER_STEP
+        if "forward" not in res:
+            lines.append(f"| {e} | {n} | | | {res.get('error', '?')} |")
+            continue
+        fwd = (res["forward"] - res["before"]) / n
+        if "after_backward" in res:
+            bwd = (res["after_backward"] - res["before"]) / n
+            ok, check = _check_chain(res)
+            bcell = f"{bwd:.0f}"
+            if ok:
+                out[e] = bwd
+        else:
+            bcell, check = "", f"backward: {res.get('backward_error')}"
+        lines.append(f"| {e} | {n} | {fwd:.0f} | {bcell} | {check} |")
+        _log(f"memory {e}: done")
+    head = (
+        "### memory per op node (chain of ~1e6 op nodes)\n\n"
+        "RSS (/proc/self/statm) after building the chain minus RSS before, divided by the "
+        "number of op nodes (3 per step); then the same after `backward()` (now with every "
+        "gradient stored). Default settings, one fresh process per engine. micrograd also "
+        "makes 2 constant Values per step (counted in its bytes, not in its nodes); `python` is "
+        "the hand-written loop's saved pre-activations (a lower bound).\n\n"
+    )
+    return head + "\n".join(lines) + "\n", out
+
+
+# ---------------------------------------------------------------------------------------------
+# draw
+
+
+def bench_draw(args: argparse.Namespace) -> tuple[str, dict[str, float]]:
+    if not _has("draw_bench"):
+        return "### draw\n\nbenchmarks/draw_bench.py is not present yet.\n", {}
+    sizes = [100] if args.quick else [1_000, 10_000]
+    lines = ["| nodes | seconds | result |", "|---|---|---|"]
+    for n in sizes:
+        res = run_worker({"kind": "draw", "nodes": n})
+        if "seconds" in res:
+            lines.append(f"| {n} | {res['seconds']:.3f} | {res.get('result')} |")
+        else:
+            lines.append(f"| {n} | | {res.get('error')} |")
+    return "### draw (benchmarks/draw_bench.py)\n\n" + "\n".join(lines) + "\n", {}
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _targets(found: dict[str, dict[str, float]]) -> str:
+    lines = ["### targets (issue 4)\n", "| target | measured | met |", "|---|---|---|"]
+    m = found.get("moons", {})
+    mg = m.get("micrograd")
+    for e, need, label in [
+        ("deltagrad", 15.0, "moons step, fused dot MLP >= 15x micrograd"),
+        ("deltagrad-exact", 8.0, "moons step, micrograd's graph >= 8x micrograd"),
+    ]:
+        if mg and e in m:
+            r = mg / m[e]
+            lines.append(f"| {label} | {r:.1f}x | {'yes' if r >= need else 'NO'} |")
+    mem = found.get("memory", {}).get("deltagrad")
+    if mem is not None:
+        lines.append(
+            f"| <= 200 bytes per op node (1e6 nodes, after backward) | {mem:.0f} B | "
+            f"{'yes' if mem <= 200 else 'NO'} |"
+        )
+    ch = {k: v for k, v in found.get("chain", {}).items() if k.startswith("deltagrad@")}
+    big = max(ch, key=lambda k: int(k.split("@")[1]), default=None)
+    if big is not None:
+        t = ch[big]
+        lines.append(
+            f"| chain ({big.split('@')[1]} steps) <= 1.5 us per op node fwd + bwd | {t:.2f} us "
+            f"| {'yes' if t <= 1.5 else 'NO'} |"
+        )
+    sc = found.get("scaling", {}).get("deltagrad")
+    if sc is not None:
+        lines.append(
+            f"| backward per node, 1e6 vs 1e3 nodes <= 1.6x | {sc:.2f}x | "
+            f"{'yes' if sc <= 1.6 else 'NO'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    ap.add_argument("--workload", choices=("all", *WORKLOADS), default="all")
+    ap.add_argument("--rounds", type=int, default=5, help="alternating rounds (default 5)")
+    ap.add_argument("--engines", type=lambda s: s.split(","), default=None)
+    ap.add_argument("--quick", action="store_true", help="tiny sizes: checks that all runs")
+    ap.add_argument("--full", action="store_true", help="torch-scalar chain at 1e6 steps too")
+    ap.add_argument("--out", help="also write the markdown to this file")
+    args = ap.parse_args(argv)
+    chosen = WORKLOADS if args.workload == "all" else (args.workload,)
+    parts = []
+    found: dict[str, dict[str, float]] = {}
+    for w in chosen:
+        if w == "moons":
+            text, found["moons"] = bench_moons(args, gc_off=False)
+        elif w == "moons-nogc":
+            text, _ = bench_moons(args, gc_off=True)
+        elif w == "chain":
+            text, found["chain"] = bench_chain(args)
+        elif w == "scaling":
+            text, found["scaling"] = bench_scaling(args)
+        elif w == "memory":
+            text, found["memory"] = bench_memory(args)
+        else:
+            text, _ = bench_draw(args)
+        parts.append(text)
+        print(text, flush=True)
+    parts.append(_targets(found))
+    print(parts[-1])
+    shown = f" --workload {args.workload}" if args.workload != "all" else ""
+    stamp = (
+        f"Command: `python -m benchmarks{shown}`"
+        f" ({datetime.date.today()}, Python {platform.python_version()}, "
+        f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.2f} at the end).\n"
+    )
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(stamp + "\n" + "\n".join(parts))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
