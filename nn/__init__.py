@@ -3,4 +3,35 @@
 This is the ``nn`` package of the ``deltagrad`` distribution (not the unrelated PyPI ``nn``).
 """
 
+from . import data, init
+from .layers import ACTIVATIONS, MLP, Layer, Neuron
+from .losses import bce_with_logits_loss, cross_entropy_loss, hinge_loss, mse_loss
+from .module import FORMAT, IncompatibleKeys, Module
+from .optim import SGD, Adam, Optimizer
+from .penalties import l1_penalty, l2_penalty, weight_stats, weight_sum
+
 DISTRIBUTION = "deltagrad"
+
+__all__ = [
+    "ACTIVATIONS",
+    "DISTRIBUTION",
+    "FORMAT",
+    "MLP",
+    "SGD",
+    "Adam",
+    "IncompatibleKeys",
+    "Layer",
+    "Module",
+    "Neuron",
+    "Optimizer",
+    "bce_with_logits_loss",
+    "cross_entropy_loss",
+    "data",
+    "hinge_loss",
+    "init",
+    "l1_penalty",
+    "l2_penalty",
+    "mse_loss",
+    "weight_stats",
+    "weight_sum",
+]

@@ -1,0 +1,266 @@
+"""``Module``: parameters by name, gradients reset, state dicts and JSON save/load.
+
+A module owns Values (its *local* parameters, e.g. a neuron's ``w`` and ``b``) and child
+modules (a layer's neurons). Names are dotted paths, PyTorch style: ``layers.0.neurons.2.w.1``.
+
+Save files are JSON, never pickle::
+
+    {"format": "deltagrad.nn/1", "architecture": {...}, "state": {"w.0": 0.25, ...}}
+
+Floats are written with ``repr`` and read back by ``float``, so a round trip is bit-exact.
+Loading checks the whole file (format, architecture, every key and value) before it touches a
+single parameter, so a failed load leaves the model exactly as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import numbers
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from autograd import Value
+
+__all__ = ["FORMAT", "IncompatibleKeys", "Module"]
+
+#: The format tag written into (and required in) every save file.
+FORMAT = "deltagrad.nn/1"
+
+
+class IncompatibleKeys(NamedTuple):
+    """What :meth:`Module.load_state_dict` skipped (always empty under ``strict=True``)."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
+
+class Module:
+    """Base class of ``Neuron``, ``Layer`` and ``MLP`` (and of your own modules).
+
+    A subclass says what it owns by overriding :meth:`local_parameters` (Values it holds
+    directly) and :meth:`named_children` (sub-modules); everything else (naming, state dicts,
+    save/load, ``zero_grad``) is derived from those two.
+
+    Attributes:
+        name: This module's segment of the autograd scope path (``"mlp"``, ``"layer0"``, ...).
+    """
+
+    name: str = "module"
+
+    # -- what a module owns: the two hooks -----------------------------------------------------
+
+    def local_parameters(self) -> list[tuple[str, Value, bool]]:
+        """The Values this module holds itself: ``(name, value, is_bias)`` in order."""
+        return []
+
+    def named_children(self) -> list[tuple[str, Module]]:
+        """The direct sub-modules: ``(name, module)`` in order."""
+        return []
+
+    def architecture(self) -> dict[str, Any]:
+        """A JSON-able description of the structure; a save file must match it to load."""
+        return {"type": type(self).__name__}
+
+    # -- derived views ---------------------------------------------------------------------------
+
+    def _walk(self, prefix: str = "") -> list[tuple[str, Value, bool]]:
+        out = [(prefix + n, v, b) for n, v, b in self.local_parameters()]
+        for cname, child in self.named_children():
+            out.extend(child._walk(f"{prefix}{cname}."))
+        return out
+
+    def named_parameters(self) -> list[tuple[str, Value]]:
+        """Every parameter with its dotted name, in :meth:`parameters` order.
+
+        Returns:
+            ``[(name, value), ...]``, e.g. ``("layers.0.neurons.2.w.1", w)``.
+        """
+        return [(n, v) for n, v, _ in self._walk()]
+
+    def parameters(self) -> list[Value]:
+        """Every parameter: for each neuron its weights then its bias; neurons, then layers, in
+        order. The same order every call."""
+        return [v for _, v, _ in self._walk()]
+
+    def weights(self) -> list[Value]:
+        """The parameters that are weights (not biases), in :meth:`parameters` order."""
+        return [v for _, v, is_bias in self._walk() if not is_bias]
+
+    def biases(self) -> list[Value]:
+        """The parameters that are biases, in :meth:`parameters` order."""
+        return [v for _, v, is_bias in self._walk() if is_bias]
+
+    def zero_grad(self) -> None:
+        """Set ``.grad`` of every parameter to 0 (do this before each ``backward``)."""
+        for p in self.parameters():
+            p.grad = 0.0
+
+    # -- state dicts -----------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, float]:
+        """Every parameter's value by name (a fresh dict of plain floats)."""
+        return {n: v.data for n, v in self.named_parameters()}
+
+    def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
+        """Set parameter values from ``state`` (as returned by :meth:`state_dict`).
+
+        Everything is checked before anything is written, so on error the model is unchanged.
+
+        Args:
+            state: ``{name: number}``. Numbers must be real (``bool`` is refused) and finite.
+            strict: If true, the keys must be exactly this module's parameter names. If false
+                (PyTorch semantics), missing and unexpected keys are skipped and reported; the
+                values that are loaded are still checked.
+
+        Returns:
+            ``IncompatibleKeys(missing_keys, unexpected_keys)``.
+
+        Raises:
+            TypeError: ``state`` is no mapping, a key is no str, a value is no real number.
+            KeyError: Under ``strict``, missing or unexpected keys (all of them are named).
+            ValueError: A value is NaN or infinite.
+        """
+        return self._load_checked(state, strict, "load_state_dict")
+
+    def _load_checked(self, state: object, strict: bool, where: str) -> IncompatibleKeys:
+        if not isinstance(state, Mapping):
+            raise TypeError(
+                f"{where}: expected a mapping of name -> float, got {type(state).__name__}"
+            )
+        params = self.named_parameters()
+        own = {n for n, _ in params}
+        for k in state:
+            if not isinstance(k, str):
+                raise TypeError(f"{where}: keys must be str, got {type(k).__name__}: {k!r}")
+        missing = [n for n, _ in params if n not in state]
+        unexpected = [k for k in state if k not in own]
+        if strict and (missing or unexpected):
+            parts = []
+            if missing:
+                parts.append(f"missing keys {missing}")
+            if unexpected:
+                parts.append(f"unexpected keys {unexpected}")
+            raise KeyError(f"{where}: {' and '.join(parts)}")
+        updates: list[tuple[Value, float]] = []
+        for n, v in params:
+            if n in state:
+                updates.append((v, _finite_float(state[n], n, where)))
+        for v, x in updates:
+            v.data = x
+        return IncompatibleKeys(missing, unexpected)
+
+    # -- files -----------------------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the parameters and the architecture to ``path`` as JSON.
+
+        The file is written to a temporary file in the same folder and renamed over ``path``,
+        so a failed save leaves any old file intact and no stray file behind.
+
+        Args:
+            path: The file to write.
+
+        Raises:
+            OSError: The folder is missing or not writable (the message names ``path``).
+            ValueError: A parameter is NaN or infinite (JSON has no such numbers).
+        """
+        target = Path(path)
+        state = self.state_dict()
+        for k, x in state.items():
+            if not math.isfinite(x):
+                raise ValueError(f"save {str(target)!r}: parameter {k!r} is {x!r}, not finite")
+        doc = {"format": FORMAT, "architecture": self.architecture(), "state": state}
+        text = json.dumps(doc, indent=1, allow_nan=False) + "\n"
+        folder = target.parent
+        tmp: str | None = None
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+            tmp = None
+        except OSError as e:
+            msg = f"save: cannot write {str(target)!r}: {e.strerror or e}"
+            raise (type(e)(e.errno, msg) if e.errno is not None else type(e)(msg)) from e
+        finally:
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+
+    def load(self, path: str | os.PathLike[str]) -> None:
+        """Load parameters saved by :meth:`save` from ``path``.
+
+        The file must carry this library's format tag, describe the same architecture as this
+        module and hold exactly this module's parameter names with finite real values. All of
+        that is checked before any parameter changes.
+
+        Args:
+            path: The file to read.
+
+        Raises:
+            OSError: The file cannot be read.
+            ValueError: Not JSON, wrong format tag, another architecture, a non-finite value.
+            TypeError: A value is no real number (``bool``, str, null, ...).
+            KeyError: Missing or unexpected parameter names.
+        """
+        where = f"load {str(path)!r}"
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        try:
+            doc = json.loads(text, object_pairs_hook=_no_duplicates)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{where}: not valid JSON: {e}") from None
+        except _DuplicateKey as e:
+            raise ValueError(f"{where}: duplicate key {e.args[0]!r}") from None
+        if not isinstance(doc, dict):
+            raise ValueError(f"{where}: expected a JSON object, got {type(doc).__name__}")
+        if doc.get("format") != FORMAT:
+            raise ValueError(
+                f"{where}: not a deltagrad model file (format {doc.get('format')!r}, "
+                f"expected {FORMAT!r})"
+            )
+        extra = sorted(set(doc) - {"format", "architecture", "state"})
+        if extra:
+            raise ValueError(f"{where}: unexpected top-level keys {extra}")
+        arch = self.architecture()
+        if doc.get("architecture") != arch:
+            raise ValueError(
+                f"{where}: the file is for architecture {doc.get('architecture')!r}, "
+                f"this model is {arch!r}"
+            )
+        if "state" not in doc:
+            raise KeyError(f"{where}: no 'state' in the file")
+        self._load_checked(doc["state"], True, where)
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise _DuplicateKey(k)
+        out[k] = v
+    return out
+
+
+def _finite_float(x: object, key: str, where: str) -> float:
+    """``x`` as a finite float, else ``TypeError``/``ValueError`` naming ``key``."""
+    if isinstance(x, bool) or not isinstance(x, numbers.Real) or isinstance(x, Value):
+        raise TypeError(f"{where}: {key!r} must be a real number, got {type(x).__name__}: {x!r}")
+    try:
+        f = float(x)
+    except OverflowError:
+        raise ValueError(f"{where}: {key!r} = {x!r} does not fit a float") from None
+    if not math.isfinite(f):
+        raise ValueError(f"{where}: {key!r} must be finite, got {f!r}")
+    return f
