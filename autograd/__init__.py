@@ -4,6 +4,7 @@ This is the ``autograd`` package of the ``deltagrad`` distribution (not HIPS aut
 uses the same import name): :data:`DISTRIBUTION` says so at run time.
 """
 
+from .draw import RendererNotFoundError, draw_graph, render_graph
 from .engine import (
     Value,
     apply_op,
@@ -31,16 +32,19 @@ __all__ = [
     "OPS",
     "GradcheckError",
     "Op",
+    "RendererNotFoundError",
     "Value",
     "apply_op",
     "current_scope",
     "define_op",
     "dot",
+    "draw_graph",
     "enable_grad",
     "get_op",
     "gradcheck",
     "is_grad_enabled",
     "no_grad",
+    "render_graph",
     "scope",
     "topological_order",
 ]

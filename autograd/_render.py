@@ -1,0 +1,172 @@
+"""Finding and running a Graphviz renderer, and writing its output safely.
+
+The ``graphviz`` Python package only ever runs the program named ``dot``. We look further, in
+this order, and use the first that exists:
+
+1. ``dot`` on ``PATH`` (Graphviz from apt, brew, conda, the Windows installer): svg, png, pdf.
+2. ``graphviz-pure`` on ``PATH`` (``pip install graphviz-pure``: a Rust port of ``dot`` with the
+   same flags): svg, png, no pdf.
+3. ``graphviz-pure`` beside the running interpreter (``Path(sys.executable).parent``): a
+   virtualenv that was pip-installed into but never activated has it there, not on ``PATH``.
+
+With none of them, :class:`RendererNotFoundError` says how to get one; writing DOT text needs
+no renderer at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import graphviz
+
+__all__ = [
+    "INSTALL_HINT",
+    "Renderer",
+    "RendererNotFoundError",
+    "find_renderer",
+    "render_source",
+    "write_atomic",
+]
+
+#: How to get a renderer, named in every "no renderer" error.
+INSTALL_HINT = (
+    "install Graphviz with `apt-get install graphviz` (Debian/Ubuntu) or "
+    "`brew install graphviz` (macOS), or run `pip install graphviz-pure` "
+    "(a pip-only renderer with the same command-line flags; svg and png, no pdf)"
+)
+
+
+class RendererNotFoundError(graphviz.ExecutableNotFound):  # type: ignore[misc]
+    """No program that can render the requested format was found.
+
+    A :class:`RuntimeError` (and a ``graphviz.ExecutableNotFound``, so code written for the
+    ``graphviz`` package catches it too). The message names the ways to install a renderer.
+    """
+
+    def __init__(self, message: str) -> None:
+        # ExecutableNotFound formats its own message from a command; we give a whole one.
+        RuntimeError.__init__(self, message)
+
+
+@dataclass(frozen=True)
+class Renderer:
+    """A Graphviz-compatible program found on this machine.
+
+    Attributes:
+        name: ``"dot"`` or ``"graphviz-pure"``.
+        path: The executable to run.
+        formats: Output formats (``-T`` values) it can write.
+    """
+
+    name: str
+    path: str
+    formats: frozenset[str]
+
+
+_DOT_FORMATS = frozenset({"svg", "png", "pdf"})
+_PURE_FORMATS = frozenset({"svg", "png"})
+
+
+def _interpreter_dir() -> Path | None:
+    """The folder of the running interpreter, unresolved: a venv's ``bin`` holds a symlink
+    to the system Python, and resolving it would leave the venv."""
+    exe = sys.executable
+    return Path(exe).parent if exe else None
+
+
+def find_renderer() -> Renderer:
+    """The renderer :func:`render_source` will run: ``dot``, else ``graphviz-pure``.
+
+    Returns:
+        The first of: ``dot`` on ``PATH``; ``graphviz-pure`` on ``PATH``; ``graphviz-pure``
+        beside the running interpreter.
+
+    Raises:
+        RendererNotFoundError: none of them exists (the message says how to install one).
+    """
+    dot = shutil.which("dot")
+    if dot:
+        return Renderer("dot", dot, _DOT_FORMATS)
+    pure = shutil.which("graphviz-pure")
+    if not pure:
+        here = _interpreter_dir()
+        if here is not None:
+            pure = shutil.which("graphviz-pure", path=str(here))
+    if pure:
+        return Renderer("graphviz-pure", pure, _PURE_FORMATS)
+    where = _interpreter_dir()
+    beside = f" or in {where}" if where is not None else ""
+    raise RendererNotFoundError(
+        f"no Graphviz renderer found: neither `dot` nor `graphviz-pure` is on PATH{beside}. "
+        f"To render svg/png/pdf, {INSTALL_HINT}. Writing a .dot file needs no renderer."
+    )
+
+
+def render_source(source: str, fmt: str) -> bytes:
+    """Lay out and draw DOT ``source`` with the renderer of :func:`find_renderer`.
+
+    Args:
+        source: DOT text.
+        fmt: A Graphviz output format: ``"svg"``, ``"png"`` or ``"pdf"`` (``dot`` only).
+
+    Returns:
+        The rendered bytes.
+
+    Raises:
+        RendererNotFoundError: no renderer, or the one found cannot write ``fmt``.
+        RuntimeError: the renderer failed (its exit status and stderr are in the message).
+    """
+    r = find_renderer()
+    if fmt not in r.formats:
+        raise RendererNotFoundError(
+            f"{r.name} ({r.path}) cannot write {fmt}; it writes {', '.join(sorted(r.formats))}. "
+            f"For {fmt}, install Graphviz's `dot` (`apt-get install graphviz` or "
+            f"`brew install graphviz`), or write .svg or .png instead."
+        )
+    proc = subprocess.run(
+        [r.path, f"-T{fmt}"],
+        input=source.encode("utf-8"),
+        capture_output=True,
+        check=False,
+    )
+    if proc.returncode != 0 or not proc.stdout:
+        err = proc.stderr.decode("utf-8", "replace").strip()
+        raise RuntimeError(
+            f"{r.name} ({r.path}) failed to render {fmt} (exit status {proc.returncode}): "
+            f"{err or 'no output'}"
+        )
+    return proc.stdout
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one.
+
+    The bytes go to a new file in the same folder, then :func:`os.replace` swaps it in (an
+    atomic rename on one file system). The file is created with mode 0o666 minus the umask,
+    as ``open(path, "wb")`` would.
+    """
+    folder = path.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    while True:
+        tmp = folder / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+            fd = os.open(tmp, flags, 0o666)
+        except FileExistsError:
+            continue
+        break
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
