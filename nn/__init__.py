@@ -3,12 +3,13 @@
 This is the ``nn`` package of the ``deltagrad`` distribution (not the unrelated PyPI ``nn``).
 """
 
-from . import data, init
+from . import data, init, plot  # plot imports matplotlib only when a function is called
 from .layers import ACTIVATIONS, MLP, Layer, Neuron
 from .losses import bce_with_logits_loss, cross_entropy_loss, hinge_loss, mse_loss
 from .module import FORMAT, IncompatibleKeys, Module
 from .optim import SGD, Adam, Optimizer
 from .penalties import l1_penalty, l2_penalty, weight_stats, weight_sum
+from .train import History, TrainingDivergedError, fit
 
 DISTRIBUTION = "deltagrad"
 
@@ -19,19 +20,23 @@ __all__ = [
     "MLP",
     "SGD",
     "Adam",
+    "History",
     "IncompatibleKeys",
     "Layer",
     "Module",
     "Neuron",
     "Optimizer",
+    "TrainingDivergedError",
     "bce_with_logits_loss",
     "cross_entropy_loss",
     "data",
+    "fit",
     "hinge_loss",
     "init",
     "l1_penalty",
     "l2_penalty",
     "mse_loss",
+    "plot",
     "weight_stats",
     "weight_sum",
 ]

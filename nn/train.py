@@ -17,13 +17,16 @@ finite weights) when the loss or a weight stops being a finite number.
 from __future__ import annotations
 
 import math
+import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import autograd
 from autograd import Value
+
+from .module import Module
 
 __all__ = ["DEFAULT_LR", "LOSSES", "History", "TrainingDivergedError", "fit"]
 
@@ -41,17 +44,6 @@ LOSSES: dict[str, str] = {
 
 LossFn = Callable[[list[Value], list[Any]], Value]
 Callback = Callable[[int, "History", Any], Any]
-
-
-class _Model(Protocol):
-    """What :func:`fit` needs of a model: an ``nn.Module`` that maps a sample to Values."""
-
-    def __call__(self, x: Sequence[Any]) -> Any: ...
-    def parameters(self) -> list[Value]: ...
-    def named_parameters(self) -> list[tuple[str, Value]]: ...
-    def state_dict(self) -> dict[str, float]: ...
-    def load_state_dict(self, d: dict[str, float], strict: bool = True) -> Any: ...
-    def zero_grad(self) -> None: ...
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -171,6 +163,11 @@ def _targets(kind: str, y: Iterable[Any], n: int) -> list[Any]:
     return [[float(v) for v in t] if _is_seq(t) else float(t) for t in ys]
 
 
+def _call(model: Module, x: Any) -> Any:
+    """``model(x)``: every concrete Module (Neuron, Layer, MLP, yours) defines ``__call__``."""
+    return model(x)  # type: ignore[operator]
+
+
 def _outputs(out: Any) -> list[Value]:
     """A model's output as a list of Values (micrograd returns a bare Value for one output)."""
     if isinstance(out, Value):
@@ -200,12 +197,12 @@ def _batch_targets(kind: str, ys: list[Any]) -> list[Any]:
 
 def _correct(kind: str, out: Sequence[float], t: Any) -> bool | None:
     if kind == "hinge":
-        return (out[0] > 0) == (t > 0)
+        return bool((out[0] > 0) == (t > 0))
     if kind == "bce":
-        return (out[0] > 0) == (t > 0.5)
+        return bool((out[0] > 0) == (t > 0.5))
     if kind == "cross_entropy":
         best = max(range(len(out)), key=lambda k: out[k])  # first maximum, as torch.argmax
-        return best == t
+        return bool(best == t)
     return None
 
 
@@ -223,7 +220,14 @@ def _layer_of(name: str) -> str:
     return name
 
 
-def _nonfinite_layers(model: _Model) -> list[str]:
+def _layer_of_scope(scope: str) -> str:
+    """The layer of a node's scope, named as in parameter names: ``mlp.layer1.neuron0`` ->
+    ``layers.1`` (the scope itself when it names no layer)."""
+    m = re.search(r"(?:^|\.)layer(\d+)(?:\.|$)", scope)
+    return f"layers.{m.group(1)}" if m else scope
+
+
+def _nonfinite_layers(model: Module) -> list[str]:
     bad: list[str] = []
     for name, p in model.named_parameters():
         if not math.isfinite(p.data):
@@ -240,7 +244,7 @@ def _first_nonfinite_node(root: Value) -> Value | None:
     return None
 
 
-def _largest_weight_layer(model: _Model) -> str:
+def _largest_weight_layer(model: Module) -> str:
     best, where = -1.0, "model"
     for name, p in model.named_parameters():
         if abs(p.data) > best:
@@ -271,7 +275,7 @@ def _progress_bar(enabled: bool, epochs: int) -> Any:
 
 
 def fit(
-    model: _Model,
+    model: Module,
     X: Iterable[Any],
     y: Iterable[Any],
     *,
@@ -349,7 +353,7 @@ def fit(
     else:
 
         def step(epoch: int, lo: int, hi: int) -> tuple[float, float, int | None]:
-            outs = [_outputs(model(r)) for r in rows[lo:hi]]
+            outs = [_outputs(_call(model, r)) for r in rows[lo:hi]]
             data = loss_fn(_batch_preds(kind, outs), _batch_targets(kind, ys[lo:hi]))
             total = data
             if l1:
@@ -428,7 +432,7 @@ def _count_correct(kind: str, outs: list[list[float]], ys: list[Any]) -> int | N
     return sum(1 for o, t in zip(outs, ys) if _correct(kind, o, t))
 
 
-def _check_loss(model: _Model, total: Value, epoch: int) -> None:
+def _check_loss(model: Module, total: Value, epoch: int) -> None:
     """Raise :class:`TrainingDivergedError` if the loss is not finite, naming where it broke."""
     if math.isfinite(total.data):
         return
@@ -437,10 +441,14 @@ def _check_loss(model: _Model, total: Value, epoch: int) -> None:
         layer, why = bad[0], f"the weights of {', '.join(bad)} are non-finite"
     else:
         node = _first_nonfinite_node(total)
-        where = node.scope if node is not None and node.scope else ""
-        layer = where or _largest_weight_layer(model)
-        what = f" (first at {where!r}" + (f", node {node.label!r})" if node and node.label else ")")
-        why = f"a value became non-finite in {layer}" + (what if where else "")
+        where = node.scope if node is not None else ""
+        if where:
+            layer = _layer_of_scope(where)
+            label = f" ({node.label})" if node is not None and node.label else ""
+            why = f"the first non-finite value is in {layer}: node {where}{label}"
+        else:
+            layer = _largest_weight_layer(model)
+            why = f"the loss overflowed; the largest weights are in {layer}"
     raise TrainingDivergedError(
         f"fit: training diverged at epoch {epoch}: loss = {total.data!r}; {why}. The model "
         "keeps its last finite weights; lower the learning rate.",
@@ -459,7 +467,7 @@ class _CompiledStep:
 
     def __init__(
         self,
-        model: _Model,
+        model: Module,
         optimizer: Any,
         kind: str,
         loss_fn: LossFn,
@@ -483,7 +491,7 @@ class _CompiledStep:
         if any(len(r) != nin for r in rows):
             raise ValueError("fit: every sample of X must have the same length for compiled=True")
         xs = [Value(0.0, label=f"x{i}") for i in range(nin)]
-        outs = _outputs(model(xs))
+        outs = _outputs(_call(model, xs))
         tcols: list[Any]
         if kind == "cross_entropy":
             from . import cross_entropy_loss
@@ -507,7 +515,7 @@ class _CompiledStep:
             if kind == "mse":
                 data = loss_fn(list(outs), list(ts))
             else:
-                data = loss_fn([list(outs)], [list(ts)])
+                data = loss_fn([list(outs)], [list(ts)])  # type: ignore[list-item]
             tcols = list(tgt.T)
         else:
             ts = [Value(0.0, label="y")]
