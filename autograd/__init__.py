@@ -20,6 +20,7 @@ from .engine import (
 from .engine import (
     sum as sum,  # not in __all__: a star import must not shadow the builtin
 )
+from .explain import Explanation, explain_grad
 from .gradcheck import GradcheckError, gradcheck
 from .ops import OPS, Op, get_op
 
@@ -30,6 +31,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DISTRIBUTION",
     "OPS",
+    "Explanation",
     "GradcheckError",
     "Op",
     "RendererNotFoundError",
@@ -40,6 +42,7 @@ __all__ = [
     "dot",
     "draw_graph",
     "enable_grad",
+    "explain_grad",
     "get_op",
     "gradcheck",
     "is_grad_enabled",

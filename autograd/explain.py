@@ -1,0 +1,504 @@
+"""Explain a gradient: how ``value.grad`` was made, with the numbers of the chain rule.
+
+Reverse mode computes, for every node v of the graph of a root L,
+
+    dL/dv = sum over the uses of v:  dL/dc * dc/dv
+
+where c runs over the nodes that take v as an input (its *consumers*; a node used twice by
+the same consumer counts twice), dL/dc is ``c.grad`` and dc/dv is the local partial from c's
+op table row. :func:`explain_grad` lays that sum out. For a neuron weight it speaks the
+language of backpropagation instead: a neuron is recognised structurally, as a node made by
+the op table's fused ``dot`` row (z = sum_i w_i x_i + b, parents ``w_1..w_n, x_1..x_n[, b]``)
+followed by an activation a = f(z), so
+
+    dL/dw_i = delta * x_i,   delta = dL/dz = dL/da * da/dz,
+
+and delta itself is explained one level up by the backprop recursion
+
+    delta_j = f'(z_j) * sum_k w_kj * delta_k
+
+over the nodes k (normally the next layer's neurons) that use a_j. The consumers come from one
+pass over :func:`~autograd.topological_order` of the root (linear in the graph); no path is
+ever enumerated, since their number grows exponentially with depth.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from .engine import Value, _state, topological_order
+from .ops import OPS, Op
+
+__all__ = ["Explanation", "Neuron", "Term", "explain_grad"]
+
+#: The op row that marks a neuron's pre-activation z = sum_i w_i x_i (+ b): the one place
+#: where explanations recognise an op, by its table row (see the module docstring).
+NEURON_OP: Op = OPS["dot"]
+
+
+@dataclass(frozen=True)
+class Neuron:
+    """A use of a value inside a neuron z = sum_i w_i x_i (+ b), a = f(z).
+
+    Attributes:
+        name: The neuron's name: the scope of its ``dot`` node (``mlp.layer0.neuron1``), else
+            its label or position.
+        z: The ``dot`` node (its ``.grad`` is the neuron's delta).
+        role: ``"weight"``, ``"bias"`` or ``"input"``: which slot of z the value fills.
+        index: i of w_i or x_i (-1 for the bias).
+        w: The weight w_i of that slot (``None`` for the bias).
+        x: The input x_i of that slot (1.0 for the bias: z = ... + 1 * b).
+        input: The node x_i (``None`` for the bias).
+        delta: dL/dz, read from ``z.grad``.
+        activation: The node a = f(z) when z's only use is an activation, else ``None``.
+        dL_da: ``a.grad`` (``None`` without activation).
+        da_dz: f'(z) from a's op row (``None`` without activation).
+        upstream: How delta was made, one level up: the explanation of dL/da (or of dL/dz
+            when there is no activation). Given for weights and biases, ``None`` for inputs
+            and below the first level.
+    """
+
+    name: str
+    z: Value
+    role: str
+    index: int
+    w: float | None
+    x: float
+    input: Value | None
+    delta: float
+    activation: Value | None
+    dL_da: float | None
+    da_dz: float | None
+    upstream: Explanation | None
+
+
+@dataclass(frozen=True)
+class Term:
+    """One use of the value: its contribution dL/dc * dc/dv to dL/dv.
+
+    Attributes:
+        consumer: The node c that takes the value as an input.
+        position: Which input of c it is (an index into ``c.parents``).
+        consumer_grad: dL/dc, read from ``c.grad``.
+        local: dc/dv, from c's op row at the current values.
+        product: ``consumer_grad * local``.
+        neuron: Set when c is a neuron's ``dot`` node.
+        description: How the consumer is named in the text.
+    """
+
+    consumer: Value
+    position: int
+    consumer_grad: float
+    local: float
+    product: float
+    neuron: Neuron | None
+    description: str
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """How ``value.grad`` was made; ``str()`` gives the explanation as text.
+
+    Attributes:
+        value: The node explained.
+        root: L, the root of the graph whose backward pass made ``value.grad``.
+        grad: ``value.grad`` as stored.
+        terms: One :class:`Term` per use of the value (empty when the value is the root).
+        total: The sum of the terms' products: dL/dv recomputed from its parts. For the root
+            itself, its ``.grad`` (the seed of backward).
+        neuron: The first neuron in which the value is a weight or bias, else ``None``.
+        upstream: That neuron's delta explained one level up (``neuron.upstream``).
+        notes: Warnings, e.g. why ``total`` differs from ``grad``.
+        text: The rendered explanation (what ``str()`` returns).
+    """
+
+    value: Value
+    root: Value
+    grad: float
+    terms: tuple[Term, ...]
+    total: float
+    neuron: Neuron | None
+    upstream: Explanation | None
+    notes: tuple[str, ...] = ()
+    text: str = field(default="", repr=False, compare=False)
+
+    @property
+    def matches(self) -> bool:
+        """Whether ``total`` equals ``grad`` up to rounding."""
+        return _close(self.total, self.grad)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def explain_grad(value: Value, root: Value | None = None) -> Explanation:
+    """Explain how ``value.grad`` was made, with numbers.
+
+    Run ``root.backward()`` first: the explanation reads the ``.grad`` of the nodes that use
+    ``value`` (dL/dc) and their op rows (dc/dv).
+
+    Args:
+        value: Any node of the graph (a weight, a bias, an activation, ...).
+        root: L, the node ``backward()`` ran from. Default: the root of the last backward pass
+            in this thread, if it is still alive.
+
+    Returns:
+        An :class:`Explanation`; ``str()`` of it is the text.
+
+    Raises:
+        TypeError: ``value`` or ``root`` is not a Value.
+        ValueError: No root was given and none can be found, or ``value`` is not in the graph
+            of ``root``.
+    """
+    if not isinstance(value, Value):
+        raise TypeError(f"explain_grad: value must be a Value, got {type(value).__name__}")
+    if root is None:
+        root = _last_root()
+        where = "the root of the last backward() pass"
+    elif not isinstance(root, Value):
+        raise TypeError(f"explain_grad: root must be a Value, got {type(root).__name__}")
+    else:
+        where = "root"
+    graph = _Graph(root)
+    if id(value) not in graph.index:
+        raise ValueError(
+            f"explain_grad: {value!r} is not in the graph of {where} {root!r}, so L does not "
+            "depend on it; pass root= (the node you called backward() on)"
+        )
+    return graph.explain(value, levels=1)
+
+
+def _last_root() -> Value:
+    ref = _state.last_root
+    if ref is None:
+        raise ValueError(
+            "explain_grad: no root given and backward() has not run in this thread; "
+            "call loss.backward() first, or pass root=loss"
+        )
+    root = ref()
+    if root is None:
+        raise ValueError(
+            "explain_grad: no root given and the root of the last backward() pass has been "
+            "freed; keep a reference to it (loss = ...) and pass root=loss"
+        )
+    return root
+
+
+def _close(a: float, b: float) -> bool:
+    return a == b or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def _is_activation(op: Op | None) -> bool:
+    """A function of its first input only: arity 1, or extra inputs that all have defaults
+    (leaky_relu's slope) and so act as parameters."""
+    return op is not None and op.arity >= 1 and op.arity - len(op.defaults) == 1
+
+
+class _Graph:
+    """The graph of one root with a consumer map, built once (linear in its size)."""
+
+    def __init__(self, root: Value) -> None:
+        self.root = root
+        self.order = topological_order(root)
+        self.index = {id(n): k for k, n in enumerate(self.order)}
+        self.consumers: dict[int, list[tuple[Value, int]]] = {}
+        for node in self.order:
+            for pos, p in enumerate(node.parents):
+                self.consumers.setdefault(id(p), []).append((node, pos))
+        self._partials: dict[int, tuple[float, ...]] = {}
+
+    def partials(self, node: Value) -> tuple[float, ...]:
+        got = self._partials.get(id(node))
+        if got is None:
+            op = node.op_info
+            assert op is not None  # only op nodes consume
+            got = tuple(op.partials(*[p.data for p in node.parents], node.data))
+            self._partials[id(node)] = got
+        return got
+
+    def name(self, node: Value) -> str:
+        """How a node is named in text: its label (and scope), else its op and position."""
+        if node.label:
+            where = f" in {node.scope}" if node.scope else ""
+            return f"{node.label!r}{where}"
+        k = self.index.get(id(node), -1)
+        if node.op:
+            return f"{node.op} node #{k}"
+        return f"leaf #{k}"
+
+    def describe(self, node: Value) -> str:
+        """The name plus the op's one line of math, for a consumer."""
+        op = node.op_info
+        doc = f" [{op.doc}]" if op is not None and op.doc else ""
+        lab = f"{node.label!r} = " if node.label else ""
+        return f"{lab}{node.op} node #{self.index.get(id(node), -1)}{doc}"
+
+    def neuron_name(self, z: Value) -> str:
+        return z.scope or (repr(z.label) if z.label else f"dot node #{self.index[id(z)]}")
+
+    def neuron(self, z: Value, pos: int, levels: int) -> Neuron:
+        ps = z.parents
+        n = len(ps) // 2
+        if pos < n:
+            role, index, w, x, inp = "weight", pos, ps[pos].data, ps[n + pos].data, ps[n + pos]
+        elif pos < 2 * n:
+            role, index, w, x, inp = "input", pos - n, ps[pos - n].data, ps[pos].data, ps[pos]
+        else:
+            role, index, w, x, inp = "bias", -1, None, 1.0, None
+        uses = self.consumers.get(id(z), [])
+        act: Value | None = None
+        dl_da = da_dz = None
+        if len(uses) == 1 and uses[0][1] == 0 and _is_activation(uses[0][0].op_info):
+            act = uses[0][0]
+            dl_da = act.grad
+            da_dz = self.partials(act)[0]
+        upstream = None
+        if levels > 0 and role != "input":
+            upstream = self.explain(act if act is not None else z, levels - 1)
+        return Neuron(
+            name=self.neuron_name(z),
+            z=z,
+            role=role,
+            index=index,
+            w=w,
+            x=x,
+            input=inp,
+            delta=z.grad,
+            activation=act,
+            dL_da=dl_da,
+            da_dz=da_dz,
+            upstream=upstream,
+        )
+
+    def explain(self, value: Value, levels: int) -> Explanation:
+        terms: list[Term] = []
+        for c, pos in self.consumers.get(id(value), []):
+            local = self.partials(c)[pos]
+            g = c.grad
+            neuron = self.neuron(c, pos, levels) if c.op_info is NEURON_OP else None
+            terms.append(Term(c, pos, g, local, g * local, neuron, self.describe(c)))
+        if terms:
+            # Add in the order backward does (last consumer first, inputs of one consumer in
+            # argument order), so that total is bit-for-bit .grad after a single pass.
+            total = 0.0
+            k = len(terms)
+            while k:
+                j = k - 1
+                while j and terms[j - 1].consumer is terms[k - 1].consumer:
+                    j -= 1
+                for t in terms[j:k]:
+                    total += t.product
+                k = j
+        else:
+            total = value.grad
+        first = next(
+            (t.neuron for t in terms if t.neuron is not None and t.neuron.role != "input"), None
+        )
+        notes = self.notes(value, terms, total)
+        e = Explanation(
+            value=value,
+            root=self.root,
+            grad=value.grad,
+            terms=tuple(terms),
+            total=total,
+            neuron=first,
+            upstream=first.upstream if first is not None else None,
+            notes=notes,
+        )
+        object.__setattr__(e, "text", _Text(self, e).render())
+        return e
+
+    def notes(self, value: Value, terms: list[Term], total: float) -> tuple[str, ...]:
+        out: list[str] = []
+        if self.root.grad == 0.0:
+            out.append(
+                "L.grad is 0: backward() has not run from this root (or ran with gradient 0); "
+                "call root.backward() first"
+            )
+        elif not _close(total, value.grad):
+            out.append(
+                f"the uses add up to {_num(total)} but .grad = {_num(value.grad)}: .grad holds "
+                "gradient from more than one backward() pass, was zeroed or set by hand, or the "
+                "values changed after backward() (an optimizer step?)"
+            )
+        return tuple(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Text
+
+
+def _num(x: float) -> str:
+    """Four decimals; scientific notation where four decimals would hide the number."""
+    if x == 0.0 or not math.isfinite(x) or 1e-4 <= abs(x) < 1e6:
+        return f"{x:.4f}"
+    return f"{x:.4e}"
+
+
+def _p(x: float) -> str:
+    """A number as a factor: negative numbers in parentheses."""
+    s = _num(x)
+    return f"({s})" if s.startswith("-") else s
+
+
+def _check(total: float, grad: float, what: str = ".grad") -> str:
+    if _close(total, grad):
+        return f"  (matches {what} = {_num(grad)})"
+    return f"  (but {what} = {_num(grad)}: see the note below)"
+
+
+class _Text:
+    def __init__(self, graph: _Graph, e: Explanation) -> None:
+        self.g = graph
+        self.e = e
+
+    def render(self) -> str:
+        e, g = self.e, self.g
+        v = e.value
+        sym = self.symbol(v)
+        lines = [
+            f"Gradient of L = {g.name(e.root)} (data {_num(e.root.data)}) with respect to "
+            f"{sym} = {g.name(v)} (data {_num(v.data)}):"
+        ]
+        if not e.terms:
+            lines.append(
+                f"{sym} is L itself: dL/d{sym} = 1 times the gradient backward() started with"
+                f"{_check(e.total, e.grad)}"
+            )
+        elif len(e.terms) == 1:
+            t = e.terms[0]
+            lines.extend(self.context(t))
+            formula, _ = self.route(t, sym)
+            lines.append(f"dL/d{sym} = {formula} = {_num(t.product)}{_check(e.total, e.grad)}")
+        else:
+            lines.append(
+                f"{sym} reaches L by {len(e.terms)} routes; dL/d{sym} is the sum of their "
+                "contributions:"
+            )
+            for k, t in enumerate(e.terms, 1):
+                formula, via = self.route(t, sym)
+                lines.append(f"  route {k}, through {via}:")
+                lines.append(f"    {formula} = {_num(t.product)}")
+            parts = " + ".join(_p(t.product) for t in e.terms)
+            lines.append(f"dL/d{sym} = {parts} = {_num(e.total)}{_check(e.total, e.grad)}")
+        for t in e.terms:
+            if t.neuron is not None and t.neuron.upstream is not None:
+                lines.extend(self.recursion(t.neuron))
+        lines.extend(f"note: {n}" for n in e.notes)
+        return "\n".join(lines)
+
+    def symbol(self, v: Value) -> str:
+        e = self.e
+        roles = {t.neuron.role for t in e.terms if t.neuron is not None}
+        if roles == {"weight"}:
+            return "w"
+        if roles == {"bias"}:
+            return "b"
+        return v.label if v.label.isidentifier() else "v"
+
+    def context(self, t: Term) -> list[str]:
+        """One line placing a neuron weight or bias in its neuron."""
+        nr = t.neuron
+        if nr is None:
+            return []
+        if nr.role == "input":
+            return [
+                f"it is input x_{nr.index} of neuron {nr.name} (weight w_{nr.index} = "
+                f"{_num(t.local)}): z = sum_i w_i x_i + b, delta = dL/dz"
+            ]
+        f = self.activation_text(nr)
+        if nr.role == "weight":
+            inp = f" ({self.g.name(nr.input)})" if nr.input is not None else ""
+            what = f"multiplies input x = {_num(nr.x)}{inp}"
+        else:
+            what = "is the bias"
+        return [f"it {what} in neuron {nr.name}: z = sum_i w_i x_i + b{f}"]
+
+    def activation_text(self, nr: Neuron) -> str:
+        a = nr.activation
+        if a is None:
+            return ""
+        return f", a = {a.op}(z)"
+
+    def route(self, t: Term, sym: str) -> tuple[str, str]:
+        """The chain-rule product of one use, and how to name that use."""
+        nr = t.neuron
+        if nr is not None and nr.role != "input":
+            x = "x" if nr.role == "weight" else "1"
+            if nr.activation is not None and nr.dL_da is not None and nr.da_dz is not None:
+                formula = (
+                    f"delta * {x} = (dL/da * da/dz) * {x} = "
+                    f"({_p(nr.dL_da)} * {_p(nr.da_dz)}) * {_p(nr.x)}"
+                )
+            else:
+                formula = f"delta * {x} = dL/dz * {x} = {_p(nr.delta)} * {_p(nr.x)}"
+            return formula, f"neuron {nr.name} ({nr.role} {self.slot(nr)})"
+        if nr is not None:
+            formula = f"w * delta = {_p(t.local)} * {_p(t.consumer_grad)}"
+            return formula, f"neuron {nr.name} (input {nr.index})"
+        c = "c"
+        formula = f"dL/d{c} * d{c}/d{sym} = {_p(t.consumer_grad)} * {_p(t.local)}"
+        return formula, f"c = {t.description}, input {t.position}"
+
+    @staticmethod
+    def slot(nr: Neuron) -> str:
+        return "b" if nr.role == "bias" else f"w_{nr.index}"
+
+    def recursion(self, nr: Neuron) -> list[str]:
+        """delta one level up: delta_j = f'(z_j) * sum_k w_kj * delta_k, with numbers."""
+        up = nr.upstream
+        assert up is not None
+        a = nr.activation
+        pad = "        "
+        head = f"delta of neuron {nr.name}, one level up"
+        if a is not None and nr.da_dz is not None:
+            if not up.terms:
+                return [
+                    f"{head}: a is L itself, so dL/da = 1 and",
+                    f"  delta = f'(z) * dL/da = {_p(nr.da_dz)} * {_p(up.total)} = "
+                    f"{_num(nr.da_dz * up.total)}{_check(nr.da_dz * up.total, nr.delta, 'z.grad')}",
+                ]
+            lines = [
+                f"{head} (backprop recursion; k runs over the {len(up.terms)} node(s) using a):",
+                "  delta = f'(z) * sum_k w_kj * delta_k"
+                if all(t.neuron is not None for t in up.terms)
+                else "  delta = f'(z) * dL/da = f'(z) * sum_k dk/da * dL/dk"
+                " (for a neuron k: w_kj * delta_k)",
+            ]
+            s = " + ".join(f"{_p(t.local)} * {_p(t.consumer_grad)}" for t in up.terms)
+            delta = nr.da_dz * up.total
+            lines.append(f"{pad}= {_p(nr.da_dz)} * ({s})")
+            lines.append(
+                f"{pad}= {_p(nr.da_dz)} * {_p(up.total)} = {_num(delta)}"
+                f"{_check(delta, nr.delta, 'z.grad')}"
+            )
+            op = a.op_info
+            doc = f" [{op.doc}]" if op is not None and op.doc else ""
+            lines.append(f"  f'(z) = da/dz of a = {a.op}(z) at z = {_num(nr.z.data)}{doc}")
+        else:
+            if not up.terms:
+                return [f"{head}: z is L itself, so delta = dL/dz = {_num(up.total)}"]
+            lines = [
+                f"{head} (z has no single activation; sum over the {len(up.terms)} node(s) "
+                "using z):",
+                "  delta = dL/dz = sum_c dc/dz * dL/dc",
+            ]
+            s = " + ".join(f"{_p(t.local)} * {_p(t.consumer_grad)}" for t in up.terms)
+            lines.append(f"{pad}= {s}")
+            lines.append(f"{pad}= {_num(up.total)}{_check(up.total, nr.delta, 'z.grad')}")
+        for t in up.terms:
+            k = t.neuron
+            if k is not None and k.role == "input":
+                lines.append(
+                    f"    k = neuron {k.name}: w_kj = {_num(t.local)} (w_{k.index}), "
+                    f"delta_k = {_num(t.consumer_grad)}"
+                )
+            else:
+                lines.append(
+                    f"    k = {t.description}: local = {_num(t.local)}, "
+                    f"dL/dk = {_num(t.consumer_grad)}"
+                )
+        if up.terms and not _close(up.total, up.grad):
+            lines.append(f"  note: dL/da adds up to {_num(up.total)} but a.grad = {_num(up.grad)}")
+        return lines
