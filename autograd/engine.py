@@ -694,11 +694,15 @@ def define_op(
         if not callable(f):
             raise TypeError(f"{name}: {what} must be callable, got {type(f).__name__}: {f!r}")
     if arity is None:
-        arity = _arity_of(forward, name)
+        arity = _arity_of(forward, name, partials)
     call_partials = _positional_partials(partials, name)
 
     def checked_partials(*args: float) -> tuple[float, ...]:
-        got = call_partials(*args)
+        try:
+            got = call_partials(*args)
+        except (ArithmeticError, ValueError) as e:
+            shown = ", ".join(repr(a) for a in args[:-1])
+            raise type(e)(f"{name}: partials({shown}, out={args[-1]!r}): {e}") from e
         if not isinstance(got, Iterable):
             raise TypeError(
                 f"{name}: partials must return a tuple with one derivative per input, "
@@ -733,11 +737,24 @@ def define_op(
     return apply
 
 
-def _arity_of(fn: Callable[..., object], name: str) -> int:
+def _arity_of(fn: Callable[..., object], name: str, partials: Callable[..., object]) -> int:
     try:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):
-        raise TypeError(f"{name}: cannot read forward's signature; pass arity=") from None
+        # A builtin such as math.log hides its signature: count partials' inputs instead.
+        try:
+            pparams = inspect.signature(partials).parameters
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"{name}: cannot read the signature of forward or partials; pass arity="
+            ) from None
+        if any(p.kind is p.VAR_POSITIONAL for p in pparams.values()):
+            return -1
+        n = len(
+            [p for p in pparams.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        )
+        out = pparams.get("out")
+        return n if out is not None and out.kind is out.KEYWORD_ONLY else n - 1
     if any(p.kind is p.VAR_POSITIONAL for p in params):
         return -1
     return len([p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)])
