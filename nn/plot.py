@@ -221,7 +221,7 @@ def decision_boundary(
     y: Iterable[Any],
     path: str | os.PathLike[str],
     *,
-    resolution: int = 120,
+    resolution: int = 100,
     title: str | None = None,
 ) -> Path:
     """Plot a 2-input classifier's decision regions with the data on top.
@@ -274,11 +274,17 @@ def decision_boundary(
     accuracy = float(np.mean(pred == truth))
     fig, ax = plt.subplots(figsize=(6.5, 5.5))
     try:
-        levels = np.arange(-0.5, max(1.0, float(z.max())) + 1.0, 1.0)  # one band per class
-        ax.contourf(gx, gy, z, levels=levels, cmap="Spectral", alpha=0.75)
+        # Regions and points share one colour per class: class k is value k of the colormap.
+        k = max(2, grid.shape[0], int(truth.max()) + 1)
+        cmap = "RdBu" if k == 2 else "tab10"
+        levels = np.arange(-0.5, k, 1.0)
+        ax.contourf(gx, gy, z, levels=levels, cmap=cmap, vmin=-0.5, vmax=k - 0.5, alpha=0.35)
         if binary:
             ax.contour(gx, gy, grid[0].reshape(gx.shape), levels=[0.0], colors="black")
-        ax.scatter(pts[:, 0], pts[:, 1], c=labels, s=28, cmap="Spectral", edgecolors="black")
+        ax.scatter(
+            pts[:, 0], pts[:, 1], c=truth.astype(float), s=28, cmap=cmap,
+            vmin=-0.5, vmax=k - 0.5, edgecolors="black",
+        )  # fmt: skip
         ax.set_xlim(lo[0], hi[0])
         ax.set_ylim(lo[1], hi[1])
         ax.set_xlabel("x0")
