@@ -1,0 +1,196 @@
+"""The four demos: their printed numbers against independent formulas, their files valid."""
+
+from __future__ import annotations
+
+import math
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from demos import graph, moons, neuron, weight_sums
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _valid_svg(path: Path) -> ET.Element:
+    assert path.suffix == ".svg" and path.exists(), path
+    root = ET.parse(path).getroot()
+    assert root.tag.endswith("svg")
+    return root
+
+
+def _svg_text(root: ET.Element) -> str:
+    return " ".join(t.strip() for t in root.itertext() if t.strip())
+
+
+# ---------------------------------------------------------------------------------------------
+# neuron
+
+
+def test_neuron_weight_grads_are_delta_times_input_recomputed_by_hand(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    r = neuron.run(tmp_path)
+    out = capsys.readouterr().out
+    x, w, b, y, eta = r["x"], r["w"], r["b"], r["y"], r["eta"]
+    # The seed article's formulas, from the raw numbers alone.
+    z = sum(wi * xi for wi, xi in zip(w, x)) + b
+    a = 1.0 / (1.0 + math.exp(-z))
+    loss = (a - y) ** 2 / 2
+    delta = (a - y) * a * (1 - a)
+    assert r["z"] == pytest.approx(z, rel=1e-14)
+    assert r["a"] == pytest.approx(a, rel=1e-14)
+    assert r["loss"] == pytest.approx(loss, rel=1e-14)
+    assert r["delta"] == pytest.approx(delta, rel=1e-14)
+    assert r["z_grad"] == pytest.approx(delta, rel=1e-12)
+    assert r["grads"] == pytest.approx([delta * xi for xi in x], rel=1e-12)
+    assert r["b_grad"] == pytest.approx(delta, rel=1e-12)
+    # The printed lines carry the same numbers: dL/dw_i by hand and from backward().
+    lines = re.findall(
+        r"dL/dw(\d) = delta \* x\d = .* = ([-+\d.]+)\s+backward\(\): ([-+\d.]+)", out
+    )
+    assert [int(i) for i, _, _ in lines] == list(range(len(x)))
+    for (i, hand, back), xi in zip(lines, x):
+        assert float(hand) == pytest.approx(delta * xi, abs=5e-7), f"dL/dw{i}"
+        assert float(back) == pytest.approx(delta * xi, abs=5e-7), f"backward dL/dw{i}"
+    assert "MISMATCH" not in out
+    # One step dw_i = -eta * delta * x_i lowers the loss.
+    w_new = [wi - eta * delta * xi for wi, xi in zip(w, x)]
+    assert r["w_after"] == pytest.approx(w_new, rel=1e-14)
+    z_new = sum(wi * xi for wi, xi in zip(w_new, x)) + b - eta * delta
+    loss_new = (1.0 / (1.0 + math.exp(-z_new)) - y) ** 2 / 2
+    assert r["loss_after"] == pytest.approx(loss_new, rel=1e-12)
+    assert loss_new < loss
+    assert f"{loss:.6f}" in out and f"{loss_new:.6f}" in out
+    # The rendered graph shows the weight's gradient.
+    text = _svg_text(_valid_svg(r["graph"]))
+    assert f"{delta * x[0]:.4f}" in text
+
+
+def test_neuron_runs_as_a_module_with_out_dir(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "demos.neuron", "--out", str(tmp_path / "o")],
+        capture_output=True, text=True, cwd=ROOT, timeout=60, check=True,
+    )  # fmt: skip
+    assert "dL/dw0 = delta * x0" in out.stdout
+    assert (tmp_path / "o" / "neuron.svg").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# weight sums
+
+
+@pytest.fixture(scope="module")
+def sums_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str]:
+    import contextlib
+    import io
+
+    folder = tmp_path_factory.mktemp("weight_sums")
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        r = weight_sums.run(folder)
+    return r, buf.getvalue()
+
+
+def test_weight_sums_of_the_2_3_1_network_by_hand(sums_run: tuple[dict[str, Any], str]) -> None:
+    r, out = sums_run
+    w_ih, w_ho = r["W_input_to_hidden"], r["W_hidden_to_output"]
+    assert [len(row) for row in w_ih] == [2, 2, 2] and [len(row) for row in w_ho] == [1, 1, 1]
+    flat = [v for row in w_ih + w_ho for v in row]
+    s_ih = math.fsum(v for row in w_ih for v in row)
+    s_ho = math.fsum(v for row in w_ho for v in row)
+    assert r["sum_input_to_hidden"] == pytest.approx(s_ih, abs=1e-12)
+    assert r["sum_hidden_to_output"] == pytest.approx(s_ho, abs=1e-12)
+    assert r["total"] == pytest.approx(s_ih + s_ho, abs=1e-12)
+    assert r["l1"] == pytest.approx(math.fsum(abs(v) for v in flat), abs=1e-12)
+    assert r["l2"] == pytest.approx(math.fsum(v * v for v in flat), abs=1e-12)
+    assert f"total sum of weights   = {s_ih:+.6f} + {s_ho:+.6f} = {s_ih + s_ho:+.6f}" in out
+    for row in w_ih:
+        assert "[" + "  ".join(f"{v:+.4f}" for v in row) + "]" in out
+
+
+def test_l1_zeroes_weights_and_l2_shrinks_them(sums_run: tuple[dict[str, Any], str]) -> None:
+    r, out = sums_run
+    base, l1_run, l2_run = r["runs"].values()
+    zero = r["zero"]
+    for run in (base, l1_run, l2_run):
+        assert run["near_zero"] == sum(1 for w in run["weights"] if abs(w) < zero)
+        assert run["l2"] == pytest.approx(math.fsum(w * w for w in run["weights"]))
+        assert run["l1"] == pytest.approx(math.fsum(abs(w) for w in run["weights"]))
+    assert l1_run["near_zero"] > base["near_zero"], "L1 drives weights to zero"
+    assert l1_run["l1"] < base["l1"]
+    assert l2_run["l2"] < base["l2"], "L2 shrinks the weights"
+    # Each run's history carries its weight sums per epoch; the last one is the final weights.
+    for run in (base, l1_run, l2_run):
+        last = run["history"].weight_stats[-1]["total"]
+        assert last["l2"] == pytest.approx(run["l2"], rel=1e-12)
+        assert len(run["history"]) == 300
+    assert f"{l1_run['near_zero']} of 9" in out
+
+
+def test_weight_sums_writes_its_figures(sums_run: tuple[dict[str, Any], str]) -> None:
+    r, _ = sums_run
+    folder = Path(r["figure"]).parent
+    assert Path(r["figure"]).read_bytes()[:8] == PNG_MAGIC
+    for tag in ("no", "l1", "l2"):
+        assert (folder / f"weight_sums_history_{tag}.png").read_bytes()[:8] == PNG_MAGIC
+
+
+# ---------------------------------------------------------------------------------------------
+# moons
+
+
+def test_moons_reaches_95_percent_training_accuracy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    r = moons.run(tmp_path, epochs=60)
+    out = capsys.readouterr().out
+    model, X, y = r["model"], r["X"], r["y"]
+    import autograd
+
+    with autograd.no_grad():
+        hits = sum(1 for xi, yi in zip(X, y) if (model(xi).data > 0) == (yi > 0))
+    assert hits / len(X) >= 0.95
+    assert r["accuracy"] == hits / len(X)
+    assert f"{hits}/100" in out
+    assert len(model.parameters()) == 2 * 16 + 16 + 16 * 16 + 16 + 16 + 1
+    h = r["history"]
+    assert h.loss[-1] < h.loss[0]
+    assert h.lr[0] == 1.0 and h.lr[-1] == pytest.approx(1.0 - 0.9 * 59 / 60)
+    for key in ("boundary", "history_plot"):
+        assert Path(r[key]).read_bytes()[:8] == PNG_MAGIC
+
+
+# ---------------------------------------------------------------------------------------------
+# graph
+
+
+def test_graph_demo_renders_and_explains_the_weight_gradient(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    r = graph.run(tmp_path)
+    out = capsys.readouterr().out
+    w = r["weight"]
+    # Central differences of the demo's own loss in that weight (an independent reference).
+    eps = 1e-6
+    w0 = w.data
+    losses = []
+    for d in (eps, -eps):
+        w.data = w0 + d
+        losses.append(graph.build(r["model"]).data)
+    w.data = w0
+    numeric = (losses[0] - losses[1]) / (2 * eps)
+    assert r["grad"] == pytest.approx(numeric, abs=1e-7)
+    assert r["explanation"].total == pytest.approx(r["grad"], rel=1e-12)
+    assert f"{r['grad']:.6f}" in out and r["text"] in out
+    assert "delta" in r["text"]
+    text = _svg_text(_valid_svg(r["svg"]))
+    assert f"{r['grad']:.4f}" in text
+    dot = r["dot"].read_text()
+    assert "cluster" in dot and "digraph" in dot
