@@ -508,7 +508,7 @@ class _CompiledStep:
             tcols = list(onehot)
         elif kind == "mse" or (kind == "custom" and len(outs) > 1):
             nt = len(outs)
-            ts = [Value(0.0, label=f"y{k}") for k in range(nt)]
+            ts = [Value(1.0, label=f"y{k}") for k in range(nt)]
             tgt = np.array([t if isinstance(t, list) else [t] for t in ys], dtype=float)
             if tgt.shape[1] != nt:
                 raise ValueError(f"fit: targets have {tgt.shape[1]} values, model {nt} outputs")
@@ -518,7 +518,8 @@ class _CompiledStep:
                 data = loss_fn([list(outs)], [list(ts)])  # type: ignore[list-item]
             tcols = list(tgt.T)
         else:
-            ts = [Value(0.0, label="y")]
+            # The leaf's value is a placeholder (columns replace it), but losses check labels.
+            ts = [Value(1.0, label="y")]
             pred = _batch_preds(kind, [outs])
             data = loss_fn(pred, [ts[0]])
             tcols = [np.array([float(t) for t in ys])]
