@@ -18,6 +18,7 @@ the graph is walked, how gradients are accumulated. Design notes:
 
 from __future__ import annotations
 
+import ast
 import gc
 import inspect
 import numbers
@@ -27,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Union
 
-from .ops import OPS, Op, register
+from .ops import CODE_NAMESPACE, OPS, Op, register
 
 __all__ = [
     "Value",
@@ -477,57 +478,191 @@ def topological_order(root: Value) -> list[Value]:
     """
     order: list[Value] = []
     seen: set[int] = {id(root)}
-    stack: list[tuple[Value, int]] = [(root, 0)]
+    # Each frame keeps its parents tuple: reading .parents once per step would make a node
+    # with n inputs (a sum over a batch) cost O(n^2).
+    stack: list[tuple[Value, tuple[Value, ...], int]] = [(root, root.parents, 0)]
     while stack:
-        node, i = stack[-1]
-        ps = node.parents
+        node, ps, i = stack[-1]
         if i < len(ps):
-            stack[-1] = (node, i + 1)
+            stack[-1] = (node, ps, i + 1)
             p = ps[i]
             if id(p) not in seen:
                 seen.add(id(p))
-                stack.append((p, 0))
+                stack.append((p, p.parents, 0))
         else:
             stack.pop()
             order.append(node)
     return order
 
 
-# Marks a node as visited during one backward pass (its grad is saved and restored around it).
-_MARK: object = object()
+# Backward kernels: one small function per op row, generated from that row. Built-in rows
+# with per-input ``grad_code`` templates get the templates inlined (no call to ``partials``,
+# no tuple); every other row gets a kernel that calls its ``partials``. Nothing here names an
+# op: the generated source depends only on the row's arity and templates.
+
+_Kernel = Callable[[Any, Any], None]
+_KERNELS: dict[Op, _Kernel] = {}
+_GRAD_ERRORS = (ArithmeticError, ValueError)
+
+
+class _InlineWhere(ast.NodeTransformer):
+    """``where(c, a, b)`` -> ``(a if c else b)``: the float meaning, without a call."""
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        self.generic_visit(node)
+        f = node.func
+        if (
+            isinstance(f, ast.Name)
+            and f.id == "where"
+            and len(node.args) == 3
+            and not node.keywords
+        ):
+            c, a, b = node.args
+            return ast.IfExp(test=c, body=a, orelse=b)
+        return node
+
+
+def _partial_sources(op: Op) -> list[str] | None:
+    """Each input's local partial as Python source over ``x0, x1, out``, or ``None``.
+
+    Only built-in rows: their ``grad_code`` is tested equal to ``partials``. A template that
+    raises (0 ** -1, log 0 ...) falls back to ``partials`` at run time, so edge values come
+    from the same place as before.
+    """
+    gc_ = op.grad_code
+    if not op.builtin or op.arity not in (1, 2) or not isinstance(gc_, tuple):
+        return None
+    if len(gc_) != op.arity:
+        return None
+    names = [f"x{i}" for i in range(op.arity)]
+    out: list[str] = []
+    for t in gc_:
+        try:
+            tree = ast.parse(t.format(*names, out="out"), mode="eval")
+        except (SyntaxError, IndexError, KeyError, ValueError):
+            return None
+        out.append(ast.unparse(_InlineWhere().visit(tree)))
+    return out
+
+
+def _times_g(src: str) -> str:
+    if src in ("1.0", "1"):
+        return "g"
+    if src in ("-1.0", "-1"):
+        return "-g"
+    return f"g * ({src})"
+
+
+def _kernel_source(op: Op) -> str:
+    """Source of ``kernel(node, g)``: add ``g`` times each local partial to the inputs' grads."""
+    ar = op.arity
+    srcs = _partial_sources(op)
+    if ar == 1:
+        upd = f"a.grad += {_times_g(srcs[0])}" if srcs else "a.grad += g * partials(x0, out)[0]"
+        return f"""
+def kernel(node, g):
+    a = node._a
+    x0 = a._data
+    out = node._data
+    try:
+        {upd}
+    except _GRAD_ERRORS:
+        a.grad += g * partials(x0, out)[0]
+"""
+    if ar == 2:
+        if srcs:
+            d0, d1 = srcs
+            one = {0: f"a.grad += {_times_g(d0)}", 1: f"b.grad += {_times_g(d1)}"}
+            both = f"d0 = {d0}\n            d1 = {d1}"
+        else:
+            one = {
+                0: "a.grad += g * partials(x0, x1, out)[0]",
+                1: "b.grad += g * partials(x0, x1, out)[1]",
+            }
+            both = "d0, d1 = partials(x0, x1, out)"
+        return f"""
+def kernel(node, g):
+    a = node._a
+    b = node._b
+    out = node._data
+    if type(b) is float:
+        if type(a) is not float:
+            x0 = a._data
+            x1 = b
+            try:
+                {one[0]}
+            except _GRAD_ERRORS:
+                a.grad += g * partials(x0, x1, out)[0]
+    elif type(a) is float:
+        x0 = a
+        x1 = b._data
+        try:
+            {one[1]}
+        except _GRAD_ERRORS:
+            b.grad += g * partials(x0, x1, out)[1]
+    else:
+        x0 = a._data
+        x1 = b._data
+        try:
+            {both}
+        except _GRAD_ERRORS:
+            d0, d1 = partials(x0, x1, out)
+        a.grad += g * d0
+        b.grad += g * d1
+"""
+    return """
+def kernel(node, g):
+    ps = node._a
+    ds = partials(*[p if type(p) is float else p._data for p in ps], node._data)
+    for p, d in zip(ps, ds):
+        if type(p) is not float:
+            p.grad += g * d
+"""
+
+
+def _kernel(op: Op) -> _Kernel:
+    """The backward kernel of ``op`` (generated once per row, then cached)."""
+    k = _KERNELS.get(op)
+    if k is None:
+        env: dict[str, Any] = dict(CODE_NAMESPACE)
+        env.update(partials=op.partials, _GRAD_ERRORS=_GRAD_ERRORS)
+        exec(compile(_kernel_source(op), f"<backward kernel of {op.name}>", "exec"), env)
+        k = _KERNELS[op] = env["kernel"]
+    return k
+
+
 _END: object = object()
 
 
 def _backward(root: Value, seed: float) -> None:
     """One pass of reverse-mode accumulation from ``root``.
 
-    Phase 1 walks the graph with an explicit stack, marking each node by parking a sentinel in
-    its ``grad`` (its old gradient is saved in ``olds``) and listing the op nodes in post-order.
-    Phase 2 runs the chain rule in reverse post-order with each ``grad`` holding only this
-    pass's gradient. Phase 3 adds the saved gradients back.
+    Phase 1 walks the graph with an explicit stack and lists the op nodes in post-order. It
+    marks a node as seen by parking ``mark`` in its ``grad``: a float 0.0 made fresh for this
+    pass, so it is told apart by identity yet adds like 0.0 in phase 2. A nonzero old gradient
+    is saved first. Phase 2 runs each node's kernel in reverse post-order, so every ``grad``
+    holds only this pass's gradient; phase 3 adds the saved gradients back.
     """
-    mark: Any = _MARK
+    mark: Any = float(0)  # a new object each call: `is mark` means "seen in this pass"
     end = _END
-    seen: list[Value] = []
-    olds: list[object] = []
+    saved: list[tuple[Value, float]] = []
     order: list[Value] = []
-    stack: list[object] = [root]
+    stack: list[Any] = [root]
     push = stack.append
     pop = stack.pop
     emit = order.append
-    keep = seen.append
-    save = olds.append
+    save = saved.append
     try:
         while stack:
             node: Any = pop()
             if node is end:
-                emit(pop())  # type: ignore[arg-type]
+                emit(pop())
                 continue
             g = node.grad
             if g is mark:
                 continue
-            keep(node)
-            save(g)
+            if g:
+                save((node, g))
             node.grad = mark
             fn: Any = node._fn
             if fn is None:
@@ -549,46 +684,39 @@ def _backward(root: Value, seed: float) -> None:
                 for p in reversed(a):
                     if type(p) is not float and p.grad is not mark:
                         push(p)
-        for node in seen:
-            node.grad = 0.0
         root.grad = seed
+        kernels = _KERNELS
         for node in reversed(order):
             fn = node._fn
-            g = node.grad
-            ar = fn.arity
-            a = node._a
-            if ar == 2:
-                b = node._b
-                if type(b) is float:
-                    da, _ = fn.partials(a._data, b, node._data)
-                    a.grad += g * da
-                elif type(a) is float:
-                    _, db = fn.partials(a, b._data, node._data)
-                    b.grad += g * db
-                else:
-                    da, db = fn.partials(a._data, b._data, node._data)
-                    a.grad += g * da
-                    b.grad += g * db
-            elif ar == 1:
-                (da,) = fn.partials(a._data, node._data)
-                a.grad += g * da
-            else:
-                ps: tuple[Any, ...] = a
-                ds = fn.partials(
-                    *[p if type(p) is float else p._data for p in ps],
-                    node._data,
-                )
-                for p, d in zip(ps, ds):
-                    if type(p) is not float:
-                        p.grad += g * d
+            k = kernels.get(fn)
+            if k is None:
+                k = _kernel(fn)
+            k(node, node.grad)
     except BaseException:
-        # Leave no sentinel behind: put every touched gradient back as it was.
-        for node, old in zip(seen, olds):
+        # Leave no mark behind: every node of the graph gets its old gradient back.
+        _reset_grads(root)
+        for node, old in saved:
             node.grad = old
         raise
-    for node, old in zip(seen, olds):
-        if old:
-            node.grad = old + node.grad
+    for node, old in saved:
+        node.grad = old + node.grad
+
+
+def _reset_grads(root: Value) -> None:
+    """Set ``grad = 0.0`` on every node ``root`` depends on (the error path of backward)."""
+    seen: set[int] = set()
+    stack: list[Any] = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        node.grad = 0.0
+        fn = node._fn
+        if fn is None:
+            continue
+        ps = node._a if fn.arity < 0 else (node._a, node._b) if fn.arity == 2 else (node._a,)
+        stack.extend(p for p in ps if type(p) is not float)
 
 
 # ---------------------------------------------------------------------------------------------
