@@ -348,6 +348,12 @@ def _check(total: float, grad: float, what: str = ".grad") -> str:
     return f"  (but {what} = {_num(grad)}: see the note below)"
 
 
+# A weight shared by a batch of samples reaches L once per sample: the text lists this many
+# routes and explains this many deltas; the data (Explanation.terms) always has them all.
+_MAX_ROUTES = 20
+_MAX_RECURSIONS = 3
+
+
 class _Text:
     def __init__(self, graph: _Graph, e: Explanation) -> None:
         self.g = graph
@@ -376,15 +382,24 @@ class _Text:
                 f"{sym} reaches L by {len(e.terms)} routes; dL/d{sym} is the sum of their "
                 "contributions:"
             )
-            for k, t in enumerate(e.terms, 1):
+            for k, t in enumerate(e.terms[:_MAX_ROUTES], 1):
                 formula, via = self.route(t, sym)
                 lines.append(f"  route {k}, through {via}:")
                 lines.append(f"    {formula} = {_num(t.product)}")
-            parts = " + ".join(_p(t.product) for t in e.terms)
+            if len(e.terms) > _MAX_ROUTES:
+                parts = f"the sum of the {len(e.terms)} contributions"
+                lines.append(f"  ... {len(e.terms) - _MAX_ROUTES} more routes (all in .terms)")
+            else:
+                parts = " + ".join(_p(t.product) for t in e.terms)
             lines.append(f"dL/d{sym} = {parts} = {_num(e.total)}{_check(e.total, e.grad)}")
-        for t in e.terms:
-            if t.neuron is not None and t.neuron.upstream is not None:
-                lines.extend(self.recursion(t.neuron))
+        ups = [t.neuron for t in e.terms if t.neuron is not None and t.neuron.upstream is not None]
+        for nr in ups[:_MAX_RECURSIONS]:
+            lines.extend(self.recursion(nr))
+        if len(ups) > _MAX_RECURSIONS:
+            lines.append(
+                f"(the deltas of the other {len(ups) - _MAX_RECURSIONS} neuron routes are in "
+                ".terms[i].neuron.upstream)"
+            )
         lines.extend(f"note: {n}" for n in e.notes)
         return "\n".join(lines)
 

@@ -488,3 +488,46 @@ def test_a_grad_changed_after_backward_is_flagged() -> None:
     e = explain_grad(w, L)
     assert not e.matches and e.total == pytest.approx(3 * (1 - math.tanh(6.0) ** 2))
     assert e.notes and "but .grad = 0.0000" in str(e)
+
+
+# ---------------------------------------------------------------------------------------------
+# nn.MLP builds the same graph
+
+
+def test_nn_mlp_weights_over_a_batch_sum_one_route_per_sample(torch: ModuleType) -> None:
+    import nn
+
+    model = nn.MLP(2, [3, 1], seed=0)  # tanh hidden layer, linear output
+    data = [([1.5, -0.5], 1.0), ([0.2, 0.8], -1.0), ([-1.0, 0.3], 0.5)]
+    loss = autograd.sum((model(x) - y) ** 2 for x, y in data)  # type: ignore[operator]
+    loss.backward()
+
+    tw = [
+        torch.tensor([[w.data for w in n.w] for n in layer.neurons], requires_grad=True)
+        for layer in model.layers
+    ]
+    tb = [
+        torch.tensor([n.b.data for n in layer.neurons], requires_grad=True)
+        for layer in model.layers
+    ]
+    t_loss = torch.zeros((), dtype=torch.float64)
+    for x, y in data:
+        h = torch.tensor(x, dtype=torch.float64)
+        h = torch.tanh(tw[0] @ h + tb[0])
+        t_loss = t_loss + ((tw[1] @ h + tb[1])[0] - y) ** 2
+    t_loss.backward()
+
+    for li, layer in enumerate(model.layers):
+        for j, neuron in enumerate(layer.neurons):
+            for i, v in [*enumerate(neuron.w), (-1, neuron.b)]:
+                e = explain_grad(v, loss)
+                assert len(e.terms) == len(data)  # the weight is reused once per sample
+                for t in e.terms:
+                    nr = t.neuron
+                    assert nr is not None and nr.name == f"mlp.layer{li}.neuron{j}"
+                    assert (nr.activation is None) == (li == 1)  # linear output neuron
+                    assert t.product == nr.delta * nr.x
+                want = (tb[li].grad[j] if i < 0 else tw[li].grad[j, i]).item()
+                assert e.total == pytest.approx(v.grad, rel=1e-12, abs=1e-15)
+                assert e.total == pytest.approx(want, rel=1e-12, abs=1e-15)
+                assert "3 routes" in str(e)
