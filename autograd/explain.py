@@ -474,13 +474,18 @@ class _Text:
                     f"  delta = f'(z) * dL/da = {_p(nr.da_dz)} * {_p(up.total)} = "
                     f"{_num(nr.da_dz * up.total)}{_check(nr.da_dz * up.total, nr.delta, 'z.grad')}",
                 ]
-            lines = [
-                f"{head} (backprop recursion; k runs over the {len(up.terms)} node(s) using a):",
-                "  delta = f'(z) * sum_k w_kj * delta_k"
-                if all(t.neuron is not None for t in up.terms)
-                else "  delta = f'(z) * dL/da = f'(z) * sum_k dk/da * dL/dk"
-                " (for a neuron k: w_kj * delta_k)",
-            ]
+            if all(t.neuron is not None for t in up.terms):
+                lines = [
+                    f"{head} (backprop recursion; k runs over the {len(up.terms)} neuron(s) "
+                    "using a):",
+                    "  delta = f'(z) * sum_k w_kj * delta_k",
+                ]
+            else:
+                lines = [
+                    f"{head} (c runs over the {len(up.terms)} node(s) using a; for a neuron "
+                    "c, dc/da * dL/dc is w_cj * delta_c):",
+                    "  delta = f'(z) * dL/da = f'(z) * sum_c dc/da * dL/dc",
+                ]
             s = " + ".join(f"{_p(t.local)} * {_p(t.consumer_grad)}" for t in up.terms)
             delta = nr.da_dz * up.total
             lines.append(f"{pad}= {_p(nr.da_dz)} * ({s})")
@@ -511,8 +516,8 @@ class _Text:
                 )
             else:
                 lines.append(
-                    f"    k = {t.description}: local = {_num(t.local)}, "
-                    f"dL/dk = {_num(t.consumer_grad)}"
+                    f"    c = {t.description}: dc/d{'a' if a is not None else 'z'} = "
+                    f"{_num(t.local)}, dL/dc = {_num(t.consumer_grad)}"
                 )
         if up.terms and not _close(up.total, up.grad):
             lines.append(f"  note: dL/da adds up to {_num(up.total)} but a.grad = {_num(up.grad)}")
