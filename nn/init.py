@@ -2,11 +2,13 @@
 
 Every scheme has the same signature, so a user-written one drops in beside them::
 
-    scheme(fan_in, fan_out, size, rng) -> list[float]   # ``size`` draws
+    scheme(fan_in, fan_out, size, rng) -> list[float]   # ``size`` draws from Generator rng
 
 ``fan_in`` is the number of inputs of the layer, ``fan_out`` its number of neurons (a standalone
-neuron has fan_out 1). ``Neuron``, ``Layer`` and ``MLP`` accept a scheme by name (the keys of
-:data:`SCHEMES`) or any callable of that signature. Biases always start at 0.
+neuron has fan_out 1). Called directly, ``size`` defaults to fan_in * fan_out (a whole layer)
+and ``rng`` may also be a seed or ``None``. ``Neuron``, ``Layer`` and ``MLP`` accept a scheme
+by name (the keys of :data:`SCHEMES`) or any callable of that signature. Biases always start
+at 0.
 
 =================  ==============================  =========================
 name               distribution                    variance
@@ -43,111 +45,125 @@ __all__ = [
 InitFn = Callable[[int, int, int, np.random.Generator], Sequence[float]]
 
 
-def _check_fans(fan_in: int, fan_out: int, size: int, scheme: str) -> None:
+Rng = np.random.Generator | int | None
+
+
+def _prepare(
+    fan_in: int, fan_out: int, size: int | None, rng: Rng, scheme: str
+) -> tuple[int, np.random.Generator]:
+    """Check the fans and size; return the size and a Generator."""
     for what, n in (("fan_in", fan_in), ("fan_out", fan_out)):
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"init.{scheme}: {what} must be a positive int, got {n!r}")
+    if size is None:
+        size = fan_in * fan_out
     if isinstance(size, bool) or not isinstance(size, int) or size < 0:
         raise ValueError(f"init.{scheme}: size must be an int >= 0, got {size!r}")
+    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    return size, gen
 
 
-def uniform(fan_in: int, fan_out: int, size: int, rng: np.random.Generator) -> list[float]:
+def uniform(fan_in: int, fan_out: int, size: int | None = None, rng: Rng = None) -> list[float]:
     """w ~ U(-1, 1), micrograd's initialisation; variance 1/3 whatever the fans.
 
     Args:
         fan_in: Inputs of the layer (checked, not used).
         fan_out: Neurons of the layer (checked, not used).
-        size: Number of weights to draw.
-        rng: The numpy Generator to draw from.
+        size: Number of weights to draw (default: fan_in * fan_out, a whole layer).
+        rng: A numpy Generator, a seed, or ``None`` for fresh randomness.
 
     Returns:
         ``size`` floats.
     """
-    _check_fans(fan_in, fan_out, size, "uniform")
-    return [float(v) for v in rng.uniform(-1.0, 1.0, size)]
+    size, gen = _prepare(fan_in, fan_out, size, rng, "uniform")
+    return [float(v) for v in gen.uniform(-1.0, 1.0, size)]
 
 
-def xavier_uniform(fan_in: int, fan_out: int, size: int, rng: np.random.Generator) -> list[float]:
+def xavier_uniform(
+    fan_in: int, fan_out: int, size: int | None = None, rng: Rng = None
+) -> list[float]:
     """w ~ U(-a, a) with a = √(6 / (fan_in + fan_out)): variance 2 / (fan_in + fan_out).
 
     Args:
         fan_in: Inputs of the layer.
         fan_out: Neurons of the layer.
-        size: Number of weights to draw.
-        rng: The numpy Generator to draw from.
+        size: Number of weights to draw (default: fan_in * fan_out, a whole layer).
+        rng: A numpy Generator, a seed, or ``None`` for fresh randomness.
 
     Returns:
         ``size`` floats.
     """
-    _check_fans(fan_in, fan_out, size, "xavier_uniform")
+    size, gen = _prepare(fan_in, fan_out, size, rng, "xavier_uniform")
     a = math.sqrt(6.0 / (fan_in + fan_out))
-    return [float(v) for v in rng.uniform(-a, a, size)]
+    return [float(v) for v in gen.uniform(-a, a, size)]
 
 
-def xavier_normal(fan_in: int, fan_out: int, size: int, rng: np.random.Generator) -> list[float]:
+def xavier_normal(
+    fan_in: int, fan_out: int, size: int | None = None, rng: Rng = None
+) -> list[float]:
     """w ~ N(0, σ²) with σ² = 2 / (fan_in + fan_out).
 
     Args:
         fan_in: Inputs of the layer.
         fan_out: Neurons of the layer.
-        size: Number of weights to draw.
-        rng: The numpy Generator to draw from.
+        size: Number of weights to draw (default: fan_in * fan_out, a whole layer).
+        rng: A numpy Generator, a seed, or ``None`` for fresh randomness.
 
     Returns:
         ``size`` floats.
     """
-    _check_fans(fan_in, fan_out, size, "xavier_normal")
+    size, gen = _prepare(fan_in, fan_out, size, rng, "xavier_normal")
     std = math.sqrt(2.0 / (fan_in + fan_out))
-    return [float(v) for v in rng.normal(0.0, std, size)]
+    return [float(v) for v in gen.normal(0.0, std, size)]
 
 
-def he_uniform(fan_in: int, fan_out: int, size: int, rng: np.random.Generator) -> list[float]:
+def he_uniform(fan_in: int, fan_out: int, size: int | None = None, rng: Rng = None) -> list[float]:
     """w ~ U(-a, a) with a = √(6 / fan_in): variance 2 / fan_in (Kaiming, for ReLU).
 
     Args:
         fan_in: Inputs of the layer.
         fan_out: Neurons of the layer (checked, not used).
-        size: Number of weights to draw.
-        rng: The numpy Generator to draw from.
+        size: Number of weights to draw (default: fan_in * fan_out, a whole layer).
+        rng: A numpy Generator, a seed, or ``None`` for fresh randomness.
 
     Returns:
         ``size`` floats.
     """
-    _check_fans(fan_in, fan_out, size, "he_uniform")
+    size, gen = _prepare(fan_in, fan_out, size, rng, "he_uniform")
     a = math.sqrt(6.0 / fan_in)
-    return [float(v) for v in rng.uniform(-a, a, size)]
+    return [float(v) for v in gen.uniform(-a, a, size)]
 
 
-def he_normal(fan_in: int, fan_out: int, size: int, rng: np.random.Generator) -> list[float]:
+def he_normal(fan_in: int, fan_out: int, size: int | None = None, rng: Rng = None) -> list[float]:
     """w ~ N(0, σ²) with σ² = 2 / fan_in (Kaiming, for ReLU).
 
     Args:
         fan_in: Inputs of the layer.
         fan_out: Neurons of the layer (checked, not used).
-        size: Number of weights to draw.
-        rng: The numpy Generator to draw from.
+        size: Number of weights to draw (default: fan_in * fan_out, a whole layer).
+        rng: A numpy Generator, a seed, or ``None`` for fresh randomness.
 
     Returns:
         ``size`` floats.
     """
-    _check_fans(fan_in, fan_out, size, "he_normal")
+    size, gen = _prepare(fan_in, fan_out, size, rng, "he_normal")
     std = math.sqrt(2.0 / fan_in)
-    return [float(v) for v in rng.normal(0.0, std, size)]
+    return [float(v) for v in gen.normal(0.0, std, size)]
 
 
-def zeros(fan_in: int, fan_out: int, size: int, rng: np.random.Generator) -> list[float]:
+def zeros(fan_in: int, fan_out: int, size: int | None = None, rng: Rng = None) -> list[float]:
     """w = 0 (draws nothing, so the generator's stream is left as it was).
 
     Args:
         fan_in: Inputs of the layer (checked, not used).
         fan_out: Neurons of the layer (checked, not used).
-        size: Number of weights.
+        size: Number of weights (default: fan_in * fan_out).
         rng: Unused.
 
     Returns:
         ``size`` zeros.
     """
-    _check_fans(fan_in, fan_out, size, "zeros")
+    size, _ = _prepare(fan_in, fan_out, size, rng, "zeros")
     return [0.0] * size
 
 

@@ -106,13 +106,13 @@ class Module:
         """Every parameter's value by name (a fresh dict of plain floats)."""
         return {n: v.data for n, v in self.named_parameters()}
 
-    def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
-        """Set parameter values from ``state`` (as returned by :meth:`state_dict`).
+    def load_state_dict(self, d: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
+        """Set parameter values from ``d`` (as returned by :meth:`state_dict`).
 
         Everything is checked before anything is written, so on error the model is unchanged.
 
         Args:
-            state: ``{name: number}``. Numbers must be real (``bool`` is refused) and finite.
+            d: ``{name: number}``. Numbers must be real (``bool`` is refused) and finite.
             strict: If true, the keys must be exactly this module's parameter names. If false
                 (PyTorch semantics), missing and unexpected keys are skipped and reported; the
                 values that are loaded are still checked.
@@ -121,11 +121,11 @@ class Module:
             ``IncompatibleKeys(missing_keys, unexpected_keys)``.
 
         Raises:
-            TypeError: ``state`` is no mapping, a key is no str, a value is no real number.
+            TypeError: ``d`` is no mapping, a key is no str, a value is no real number.
             KeyError: Under ``strict``, missing or unexpected keys (all of them are named).
             ValueError: A value is NaN or infinite.
         """
-        return self._load_checked(state, strict, "load_state_dict")
+        return self._load_checked(d, strict, "load_state_dict")
 
     def _load_checked(self, state: object, strict: bool, where: str) -> IncompatibleKeys:
         if not isinstance(state, Mapping):

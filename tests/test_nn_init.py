@@ -76,3 +76,12 @@ def test_bad_fans_are_refused() -> None:
         nn.init.he_normal(0, 1, 3, np.random.default_rng(0))
     with pytest.raises(ValueError, match="size"):
         nn.init.uniform(1, 1, -1, np.random.default_rng(0))
+
+
+def test_direct_call_defaults_to_a_whole_layer_and_accepts_a_seed() -> None:
+    xs = nn.init.xavier_normal(300, 200, rng=4)
+    assert len(xs) == 300 * 200
+    assert xs == nn.init.xavier_normal(300, 200, rng=4)
+    assert abs(np.var(xs) / (2.0 / 500) - 1.0) < 0.05
+    assert len(nn.init.he_uniform(3, 2)) == 6
+    assert nn.init.zeros(2, 3) == [0.0] * 6

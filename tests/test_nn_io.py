@@ -39,7 +39,7 @@ def test_save_load_round_trip_is_bit_exact(values: list[float], tmp_path_factory
     b.load(path)
     assert bits(b.state_dict()) == bits(a.state_dict())
     c = nn.MLP(2, [3, 1], seed=2)
-    c.load_state_dict(a.state_dict())
+    c.load_state_dict(d=a.state_dict())
     assert bits(c.state_dict()) == bits(a.state_dict())
 
 
