@@ -211,8 +211,11 @@ class Module:
             KeyError: Missing or unexpected parameter names.
         """
         where = f"load {str(path)!r}"
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+        except UnicodeDecodeError as e:
+            raise ValueError(f"{where}: not a UTF-8 text file: {e}") from None
         try:
             doc = json.loads(text, object_pairs_hook=_no_duplicates)
         except json.JSONDecodeError as e:

@@ -263,3 +263,40 @@ def test_save_into_a_missing_folder_names_the_target(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"m\.json"):
         make().save(target)
     assert os.listdir(tmp_path) == []
+
+
+def test_binary_file_is_refused_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "bad.json"
+    path.write_bytes(b"\xff\xfe\x00garbage")
+    m = make()
+    before = m.state_dict()
+    with pytest.raises(ValueError, match=r"bad\.json.*UTF-8"):
+        m.load(path)
+    assert m.state_dict() == before
+
+
+class TwoHeads(nn.Module):
+    """A user-defined module: two MLPs under one name, via named_children."""
+
+    def __init__(self) -> None:
+        self.name = "heads"
+        self.left = nn.MLP(2, [2], seed=0, name="left")
+        self.right = nn.MLP(2, [1], seed=1, name="right")
+
+    def named_children(self) -> list[tuple[str, nn.Module]]:
+        return [("left", self.left), ("right", self.right)]
+
+
+def test_custom_modules_get_names_state_dicts_and_files(tmp_path: Path) -> None:
+    m = TwoHeads()
+    names = [n for n, _ in m.named_parameters()]
+    assert names[0] == "left.layers.0.neurons.0.w.0"
+    assert names[-1] == "right.layers.0.neurons.0.b"
+    assert m.parameters() == [*m.left.parameters(), *m.right.parameters()]
+    assert m.weights() == [*m.left.weights(), *m.right.weights()]
+    m.save(tmp_path / "two.json")
+    other = TwoHeads()
+    for p in other.parameters():
+        p.data = 0.0
+    other.load(tmp_path / "two.json")
+    assert bits(other.state_dict()) == bits(m.state_dict())
