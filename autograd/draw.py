@@ -42,10 +42,11 @@ from .ops import OPS, Op
 __all__ = ["NEURON_OP", "RendererNotFoundError", "draw_graph", "render_graph"]
 
 #: The op row whose nodes are neuron pre-activations ``z = sum_i w_i x_i + b`` (the fused
-#: ``autograd.dot``). A scope holding exactly one such node is a neuron cluster: with
-#: ``max_nodes`` exceeded it collapses into one node; the neuron's output ``a`` is the last
-#: node of that scope in topological order. A highlighted value in a weight slot of such a
-#: node gets the caption ``dL/dw = delta * x``.
+#: ``autograd.dot``). A scope holding such nodes is a neuron cluster: with ``max_nodes``
+#: exceeded it collapses into one node showing, for each call of the neuron, z, its output
+#: ``a`` (the most downstream node of the scope computed from that z) and delta = z.grad. A
+#: highlighted value used once, in a weight slot of such a node, gets the caption
+#: ``dL/dw = delta * x``.
 NEURON_OP: Op = OPS["dot"]
 
 _RANKDIRS = ("TB", "LR", "BT", "RL")
@@ -96,12 +97,13 @@ _OP_ATTRS = (
     ' width=0.3 height=0.3 margin="0.04,0.02"'
 )
 _GROUP_ATTRS = " peripheries=2"
+_CALLS_SHOWN = 3  # z, a, delta rows shown for a collapsed neuron called on a batch
 _CLUSTER_FILLS = ("#f6f8fc", "#edf1f8", "#e3e9f3", "#d9e1ee")
 
 # ---------------------------------------------------------------------------------------------
 # Text
 
-_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 _NEWLINE = re.compile(r"\r\n|\r|\n")
 
 
@@ -147,10 +149,16 @@ class GraphDrawing(graphviz.Digraph):  # type: ignore[misc]
 
 @dataclass
 class _Neuron:
-    """A neuron cluster drawn as one node (collapsed mode)."""
+    """A neuron cluster drawn as one node (collapsed mode): a scope holding NEURON_OP nodes.
+
+    ``zs[k]`` is the z of the k-th call (a network applied to a batch calls each neuron once
+    per sample) and ``outs[k]`` that call's output a: the most downstream node of the scope
+    computed from ``zs[k]``.
+    """
 
     scope: str
-    z: int
+    zs: list[int] = field(default_factory=list)
+    outs: list[int] = field(default_factory=list)
     members: list[int] = field(default_factory=list)
 
 
@@ -180,8 +188,9 @@ def draw_graph(
             in blue, each input edge labelled with its local derivative from the op table, and
             the caption spells out its gradient with numbers.
         max_nodes: When the graph has more values than this, every neuron cluster (a scope
-            holding one :data:`NEURON_OP` node) is drawn as one node showing z, a and
-            delta = dL/dz, and the caption says so. ``None``: never collapse.
+            holding a :data:`NEURON_OP` node, as ``nn``'s neurons) is drawn as one node
+            showing z, a and delta = dL/dz, and the caption says so. ``None``: never
+            collapse.
 
     Returns:
         A ``graphviz.Digraph`` (displays inline in Jupyter, even without ``dot``; see
@@ -239,25 +248,32 @@ def draw_graph(
     group_of = [-1] * n
     neurons: list[_Neuron] = []
     if collapse:
-        zs: dict[str, list[int]] = {}
-        for i, v in enumerate(order):
-            if ops[i] is NEURON_OP and v.scope:
-                zs.setdefault(v.scope, []).append(i)
         by_scope: dict[str, int] = {}
-        for s, found in zs.items():
-            if len(found) == 1:
-                by_scope[s] = len(neurons)
-                neurons.append(_Neuron(s, found[0]))
-        if neurons:
-            for i, v in enumerate(order):
-                s = v.scope
-                while s:
-                    k = by_scope.get(s)
-                    if k is not None:
-                        group_of[i] = k
-                        neurons[k].members.append(i)
-                        break
-                    s = s.rpartition(".")[0]
+        for i, v in enumerate(order):
+            if ops[i] is NEURON_OP and v.scope and v.scope not in by_scope:
+                by_scope[v.scope] = len(neurons)
+                neurons.append(_Neuron(v.scope))
+        call_of = [-1] * n  # which call of its neuron a member was computed from
+        for i, v in enumerate(order):
+            s = v.scope
+            while s:  # the innermost enclosing neuron scope, if any
+                k = by_scope.get(s)
+                if k is not None:
+                    nr = neurons[k]
+                    group_of[i] = k
+                    nr.members.append(i)
+                    if ops[i] is NEURON_OP:
+                        call_of[i] = len(nr.zs)
+                        nr.zs.append(i)
+                        nr.outs.append(i)
+                    else:
+                        for j in parents[i]:
+                            if group_of[j] == k and call_of[j] >= 0:
+                                call_of[i] = call_of[j]
+                                nr.outs[call_of[j]] = i
+                                break
+                    break
+                s = s.rpartition(".")[0]
 
     # -- node lines, bucketed by the scope (cluster) they belong to -------------------------
     buckets: dict[str, list[str]] = {}
@@ -300,17 +316,21 @@ def draw_graph(
                 first_op[place] = i
 
     for k, nr in enumerate(neurons):
-        z = nr.z
-        a = nr.members[-1]  # the neuron's output: its most downstream node
-        title = nr.scope.rpartition(".")[2]
-        rows = [f"<B>{_html(title)}</B>", f"z {datas[z]:.4f}", f"a {datas[a]:.4f}"]
-        rows.append(f"δ {grads[z]:.4f}")
+        title = _html(nr.scope.rpartition(".")[2])
+        calls = len(nr.zs)
+        rows = [f"<B>{title}</B>" + (f" ({calls} calls)" if calls > 1 else "")]
+        for z, a in list(zip(nr.zs, nr.outs))[:_CALLS_SHOWN]:
+            zad = f"z {datas[z]:.4f}", f"a {datas[a]:.4f}", f"δ {grads[z]:.4f}"
+            rows.extend(zad if calls == 1 else ["   ".join(zad)])
+        if calls > _CALLS_SHOWN:
+            rows.append(f"… {calls - _CALLS_SHOWN} more calls")
+        delta = max((grads[z] for z in nr.zs), key=abs)
         hit = any(route[j] for j in nr.members)
         mark = _HIGHLIGHT_NODE if hi in nr.members else (_ROUTE_NODE if hit else "")
-        line = f"\tg{k} [label=<{'<BR/>'.join(rows)}>{fill(grads[z])}{_GROUP_ATTRS}{mark}]\n"
+        line = f"\tg{k} [label=<{'<BR/>'.join(rows)}>{fill(delta)}{_GROUP_ATTRS}{mark}]\n"
         place = nr.scope.rpartition(".")[0] if cluster else ""
         buckets.setdefault(place, []).append(line)
-        first_op[place] = min(first_op.get(place, z), z)
+        first_op[place] = min(first_op.get(place, nr.zs[0]), nr.zs[0])
 
     # -- edges, in data-flow direction ------------------------------------------------------
     edges: list[str] = []
@@ -354,10 +374,10 @@ def draw_graph(
         caption.extend(_highlight_caption(order, parents, ops, datas, grads, hi))
     if collapse:
         caption.append(_collapse_note(n, max_nodes, len(neurons)))
+    if gmax == 0.0 and n > 1 and (show_grad or color_by_grad or hi >= 0):
+        caption.append("All gradients are 0: call backward() on the root before drawing.")
     if color_by_grad:
         caption.append(_legend(gmax))
-    elif (show_grad or hi >= 0) and gmax == 0.0 and n > 1:
-        caption.append("All gradients are 0: call backward() on the root before drawing.")
 
     g = GraphDrawing(
         name="deltagrad",
@@ -470,7 +490,7 @@ def _collapse_note(n: int, max_nodes: int | None, groups: int) -> str:
         )
     return (
         f"{n} values &gt; max_nodes={max_nodes}, but there are no neuron clusters to collapse "
-        "(scopes holding one fused dot node)."
+        "(scopes holding a fused dot node)."
     )
 
 

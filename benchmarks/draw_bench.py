@@ -1,0 +1,99 @@
+"""How long :func:`autograd.draw_graph` takes to build the Digraph of a large graph.
+
+The graph is a scoped network like ``nn``'s (layers of neurons, each one fused ``dot`` node
+and a ``tanh``, parameters created inside the neuron's scope), grown until it has
+``n_nodes`` Values, then summed into one root and back-propagated, so the heat map, the
+clusters and a highlighted first-layer weight all have real work to do. Only building the
+DOT text is timed (no layout: that is Graphviz's job and grows faster than linearly).
+
+The issue's budget: a 10,000-node graph in under 1 s, and linear growth.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+FAN_IN = 8
+WIDTH = 16
+
+
+def build(n_nodes: int) -> tuple[Any, Any]:
+    """A back-propagated scoped network with about ``n_nodes`` Values; ``(root, weight)``.
+
+    Each neuron adds FAN_IN + 3 Values (weights, bias, z, a); layers are WIDTH neurons wide
+    and each neuron reads FAN_IN outputs of the previous layer.
+    """
+    import autograd as ag
+
+    xs = [ag.Value(0.1 * (i % 7) - 0.3, f"x{i}") for i in range(WIDTH)]
+    count = len(xs)
+    layer = 0
+    first_weight = None
+    outs: list[Any] = []
+    while count < n_nodes - 2:
+        outs = []
+        with ag.scope(f"layer{layer}"):
+            for j in range(WIDTH):
+                if count >= n_nodes - 2:
+                    break
+                with ag.scope(f"neuron{j}"):
+                    ws = [ag.Value(0.05 * ((i + j) % 5 - 2), f"w{i}") for i in range(FAN_IN)]
+                    b = ag.Value(0.01 * j, "b")
+                    ins = [xs[(j + i) % len(xs)] for i in range(FAN_IN)]
+                    z = ag.dot(ws, ins, b)
+                    z.label = "z"
+                    a = z.tanh()
+                    a.label = "a"
+                if first_weight is None:
+                    first_weight = ws[0]
+                outs.append(a)
+                count += FAN_IN + 3
+        xs = outs
+        layer += 1
+    root = ag.sum(xs)
+    root.label = "L"
+    root.backward()
+    return root, first_weight
+
+
+def _best(fn: Any, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def run(n_nodes: int = 10_000) -> dict[str, Any]:
+    """Time ``draw_graph`` on a graph of about ``n_nodes`` Values.
+
+    Returns:
+        ``nodes`` (Values in the graph), ``draw_s`` (best of 3, every node drawn),
+        ``highlight_s`` (the same with a first-layer weight highlighted),
+        ``collapsed_s`` (``max_nodes`` below the size: neurons collapsed), ``us_per_node``,
+        ``dot_bytes`` and ``under_1s_per_10k`` (draw_s scaled to 10,000 nodes, < 1 s).
+    """
+    import autograd as ag
+
+    root, weight = build(n_nodes)
+    nodes = len(ag.topological_order(root))
+    draw_s = _best(lambda: ag.draw_graph(root, max_nodes=None), 3)
+    highlight_s = _best(lambda: ag.draw_graph(root, highlight=weight, max_nodes=None), 3)
+    collapsed_s = _best(lambda: ag.draw_graph(root, max_nodes=nodes - 1), 3)
+    source = ag.draw_graph(root, highlight=weight, max_nodes=None).source
+    return {
+        "nodes": nodes,
+        "draw_s": round(draw_s, 4),
+        "highlight_s": round(highlight_s, 4),
+        "collapsed_s": round(collapsed_s, 4),
+        "us_per_node": round(draw_s / nodes * 1e6, 2),
+        "dot_bytes": len(source.encode("utf-8")),
+        "under_1s_per_10k": draw_s / nodes * 10_000 < 1.0,
+    }
+
+
+if __name__ == "__main__":
+    for n in (1_000, 10_000):
+        print(run(n))
