@@ -4,6 +4,10 @@ This is the ``autograd`` package of the ``deltagrad`` distribution (not HIPS aut
 uses the same import name): :data:`DISTRIBUTION` says so at run time.
 """
 
+from .compile import CompileError, Program
+from .compile import (
+    compile as compile,  # not in __all__: a star import must not shadow the builtin
+)
 from .draw import RendererNotFoundError, draw_graph, render_graph
 from .engine import (
     Value,
@@ -31,9 +35,11 @@ __version__ = "0.1.0"
 __all__ = [
     "DISTRIBUTION",
     "OPS",
+    "CompileError",
     "Explanation",
     "GradcheckError",
     "Op",
+    "Program",
     "RendererNotFoundError",
     "Value",
     "apply_op",
