@@ -4,6 +4,7 @@ draw_graph handle it like a built-in one."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from types import ModuleType
 
 import pytest
@@ -12,6 +13,14 @@ from hypothesis import strategies as st
 
 import autograd
 from autograd import OPS, GradcheckError, Value, define_op, explain_grad, gradcheck
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _drop_this_modules_ops() -> Iterator[None]:
+    """The ops these tests define are global rows: remove them so other modules never see them."""
+    yield
+    for name in [n for n, op in OPS.items() if not op.builtin and n.startswith(("t_",))]:
+        del OPS[name]
 
 
 def _softplus(x: float) -> float:

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 import autograd
-from autograd import GradcheckError, Value, define_op, gradcheck
+from autograd import OPS, GradcheckError, Value, define_op, gradcheck
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _drop_this_modules_ops() -> Iterator[None]:
+    """The ops these tests define are global rows: remove them so other modules never see them."""
+    yield
+    for name in [n for n, op in OPS.items() if not op.builtin and n.startswith(("gc_",))]:
+        del OPS[name]
+
 
 finite = st.floats(min_value=-2.0, max_value=2.0, allow_nan=False)
 
