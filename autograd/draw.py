@@ -511,11 +511,12 @@ def _highlight_caption(
 ) -> list[str]:
     """Caption lines spelling out d(root)/d(highlighted value) with the graph's numbers.
 
-    A weight of a neuron (the highlighted value is used once, in a weight slot of a
+    A neuron weight (the highlighted value is used once, in a weight slot of a
     :data:`NEURON_OP` node z): dL/dw = delta * x = (dL/da * da/dz) * x, with dL/da = a.grad,
     da/dz from the activation's table row (z's only consumer, a one-input op) and x the
     input paired with w among z's parents. Any other value: the sum over its uses c of
-    dL/dc * dc/dv, each dc/dv from c's table row.
+    dL/dc * dc/dv, each dc/dv from c's table row; a use as a neuron weight (a weight that
+    also feeds a penalty, say) is spelled out as delta * x on its own line.
     """
     n = len(order)
     h = order[hi]
@@ -523,47 +524,60 @@ def _highlight_caption(
     def uses_of(j: int) -> list[tuple[int, int]]:
         return [(c, q) for c in range(j + 1, n) for q, p in enumerate(parents[c]) if p == j]
 
+    def neuron_use(z: int, pos: int) -> tuple[float, str, list[str]] | None:
+        """(delta * x, its formula with numbers, what delta is) for a weight slot of z."""
+        if ops[z] is not NEURON_OP:
+            return None
+        m = len(parents[z]) // 2
+        if pos >= m:
+            return None
+        xi = parents[z][m + pos]
+        x = datas[xi]
+        delta = grads[z]
+        zuses = uses_of(z)
+        act = ops[zuses[0][0]] if len(zuses) == 1 else None
+        where = f"{_name(order[xi], 'x')} (input {pos}), {_name(order[z], 'z')} = Σ w·x + b"
+        if act is not None and act.arity == 1:
+            a = zuses[0][0]
+            dlda = grads[a]
+            dadz = _partials(act, [datas[z]], datas[a])[0]
+            total = dlda * dadz * x
+            formula = (
+                f"δ · x = (dL/da · da/dz) · x = ({_num(dlda)} · {_num(dadz)}) · {_num(x)} = "
+                f"{_num(total)}"
+            )
+            about = [
+                f"δ = dL/dz = {_num(delta)} is the neuron's delta (z.grad); "
+                f"a = {_html(act.symbol)}(z), da/dz from the op table",
+                where,
+            ]
+        else:
+            total = delta * x
+            formula = f"δ · x = dL/dz · x = {_num(delta)} · {_num(x)} = {_num(total)}"
+            about = [
+                f"δ = dL/dz = {_num(delta)} is the neuron's delta (z.grad; "
+                "z feeds no single activation)",
+                where,
+            ]
+        return total, formula, about
+
     uses = uses_of(hi)
     lines: list[str] = []
-    if len(uses) == 1 and ops[uses[0][0]] is NEURON_OP:
-        z, pos = uses[0]
-        m = len(parents[z]) // 2
-        if pos < m:
-            xi = parents[z][m + pos]
-            x = datas[xi]
-            delta = grads[z]
-            zuses = uses_of(z)
-            act = ops[zuses[0][0]] if len(zuses) == 1 else None
-            if act is not None and act.arity == 1:
-                a = zuses[0][0]
-                dlda = grads[a]
-                dadz = _partials(act, [datas[z]], datas[a])[0]
-                total = dlda * dadz * x
-                lines.append(
-                    "<B>dL/dw = δ · x = (dL/da · da/dz) · x = "
-                    f"({_num(dlda)} · {_num(dadz)}) · {_num(x)} = {_num(total)}</B>"
-                )
-                lines.append(
-                    f"a = {_html(act.symbol)}(z), da/dz from the op table; "
-                    f"δ = dL/dz = {_num(delta)} (the neuron's delta, z.grad)"
-                )
-            else:
-                total = delta * x
-                lines.append(
-                    f"<B>dL/dw = δ · x = dL/dz · x = {_num(delta)} · {_num(x)} = {_num(total)}</B>"
-                )
-                lines.append(f"δ = dL/dz = {_num(delta)} (z.grad; z has no single activation)")
-            lines.append(
-                f"where {_name(h, 'w')}; {_name(order[xi], 'x')} (input {pos}); "
-                f"{_name(order[z], 'z')} = Σ w·x + b"
-            )
+    if len(uses) == 1:
+        found = neuron_use(*uses[0])
+        if found is not None:
+            total, formula, about = found
+            lines.append(f"{_BIG}dL/dw = {formula}{_END_BIG}")
+            lines.extend(about[:-1])
+            lines.append(f"where {_name(h, 'w')}, {about[-1]}")
             lines.append(_grad_check(total, grads[hi], "w"))
             return lines
     if not uses:
-        lines.append("<B>dL/dL = 1</B> (the highlighted value is the root L)")
+        lines.append(f"{_BIG}dL/dL = 1{_END_BIG} (the highlighted value is the root L)")
         lines.append(_grad_check(1.0, grads[hi], "L"))
         return lines
     terms = []
+    details: list[str] = []
     total = 0.0
     for c, q in uses:
         ps = parents[c]
@@ -571,19 +585,35 @@ def _highlight_caption(
         dq = d[q] if q < len(d) else math.nan
         total += grads[c] * dq
         terms.append(f"{_num(grads[c])} · {_num(dq)}")
+        found = neuron_use(c, q)
+        if found is not None and len(details) < 6:
+            details.append(f"use {len(terms)}, as a neuron weight: dL/dz · ∂z/∂v = {found[1]}")
+            details.extend(found[2])
     shown = " + ".join(terms[:6]) + (f" + … ({len(terms) - 6} more)" if len(terms) > 6 else "")
-    lines.append(f"<B>dL/dv = Σ over uses c of v: dL/dc · ∂c/∂v = {shown} = {_num(total)}</B>")
+    lines.append(
+        f"{_BIG}dL/dv = Σ over uses c of v: dL/dc · ∂c/∂v = {shown} = {_num(total)}{_END_BIG}"
+    )
+    lines.extend(details)
     lines.append(f"where {_name(h, 'v')}; ∂c/∂v from the op table (labels of the bold edges)")
     lines.append(_grad_check(total, grads[hi], "v"))
     return lines
+
+
+_BIG = '<FONT POINT-SIZE="13"><B>'
+_END_BIG = "</B></FONT>"
 
 
 def _grad_check(total: float, grad: float, sym: str) -> str:
     same = math.isclose(total, grad, rel_tol=1e-9, abs_tol=1e-12) or (
         total != total and grad != grad
     )
-    note = "" if same else " (differs: backward() called more than once, or grads not zeroed?)"
-    return f"{sym}.grad = {_num(grad)}{note}; bold blue: its routes to L, edges labelled ∂out/∂in"
+    note = (
+        " (equal)" if same else " (differs: backward() called more than once, or grads not zeroed?)"
+    )
+    return (
+        f"{sym}.grad = {_num(grad)}{note}. Bold blue: every route from {sym} to L, "
+        "each edge labelled with its local derivative ∂out/∂in."
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -922,3 +922,36 @@ def test_inline_display_without_any_renderer_names_the_installs(
     arrange(monkeypatch, tmp_path)
     with pytest.raises(RendererNotFoundError, match="pip install graphviz-pure"):
         draw_graph(tiny()["e"])._repr_mimebundle_()
+
+
+def test_weight_with_a_penalty_sums_delta_x_and_the_penalty_term() -> None:
+    def loss_at(wv: float) -> tuple[Value, Value, Value]:
+        w, x, b = Value(wv, "w"), Value(-0.4, "x"), Value(0.1, "b")
+        with ag.scope("neuron"):
+            z = ag.dot([w], [x], b)
+            a = z.tanh()
+        loss = (a - 1.0) ** 2 + 0.01 * (w * w)
+        loss.backward()
+        return loss, w, z
+
+    loss, w, z = loss_at(0.7)
+    d = parse(draw_graph(loss, highlight=w).source)
+    m = re.search(
+        rf"= ({NUM}) · ({NUM}) \+ ({NUM}) · ({NUM}) \+ ({NUM}) · ({NUM}) = ({NUM})", d.caption
+    )
+    assert m, d.caption
+    g = [float(t) for t in m.groups()]
+    assert g[0] == pytest.approx(z.grad, abs=1e-4) and g[1] == -0.4  # delta * x
+    assert g[2:6] == [0.01, 0.7, 0.01, 0.7]  # d(0.01 w w)/dw, one term per use of w
+    h = 1e-6
+    numeric = (loss_at(0.7 + h)[0].data - loss_at(0.7 - h)[0].data) / (2 * h)
+    assert g[6] == pytest.approx(numeric, abs=1e-4)
+    a = 1 - math.tanh(z.data) ** 2
+    detail = re.search(
+        rf"as a neuron weight: .* = \(({NUM}) · ({NUM})\) · ({NUM}) = ({NUM})", d.caption
+    )
+    assert detail, d.caption
+    dlda, dadz, x, term = (float(t) for t in detail.groups())
+    assert dadz == pytest.approx(a, abs=1e-4) and x == -0.4
+    assert dlda == pytest.approx(2 * (math.tanh(z.data) - 1.0), abs=1e-4)
+    assert term == pytest.approx(z.grad * -0.4, abs=1e-4)
