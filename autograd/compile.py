@@ -468,7 +468,8 @@ class _Gen:
             if g.input_of[i] >= 0:
                 out.append(f"    {nm[i]} = X[{g.input_of[i]}]{self._note(i, 'input')}")
             elif g.param_of[i] >= 0:
-                out.append(f"    {nm[i]} = P[{g.param_of[i]}, 0]{self._note(i, 'parameter')}")
+                what = "parameter" if g.values[i].label else "parameter (a number used as operand?)"
+                out.append(f"    {nm[i]} = P[{g.param_of[i]}, 0]{self._note(i, what)}")
         partial_of: dict[int, list[str] | str] = {}
         for i in range(len(g.values)):
             op = g.ops[i]
@@ -721,6 +722,9 @@ class _Gen:
         st = t[perm]
         starts = np.flatnonzero(np.r_[True, st[1:] != st[:-1]])
         uniq = st[starts]
+        if self.hkind[h] == _STATIC and not (len(uniq) == size == len(st)):
+            # one column: bincount adds each row's contributions in one pass, no sort needed
+            return f"    {dname} = _np.bincount({self.table(t)}, {cat}.ravel(), {size})[:, None]"
         src = cat if np.array_equal(perm, np.arange(len(perm))) else f"{cat}[{self.table(perm)}]"
         summed = (
             src if len(starts) == len(st) else f"_np.add.reduceat({src}, {self.table(starts)}, 0)"
@@ -762,6 +766,10 @@ class _Gen:
         t = self.tmpl(first)
         shape = f"({kn}, {self._width(kind)})"
         expr = t.forward(args, h)
+        partials = t.partials(args, h) if g.needs[first] else None
+        if expr is not None and partials is not None:
+            shared, expr, partials = _hoist(expr, partials, h, f"m{k}")
+            out.extend(f"    {name} = {sub}" for name, sub in shared)
         if expr is None:
             fx = self.fallback.add(op, [g.descs[i] for i in nodes])
             expr = f"_fwd({fx}, {shape}{''.join(', ' + a for a in args)})"
@@ -772,7 +780,7 @@ class _Gen:
         def backward(lines: list[str]) -> None:
             lines.append(f"    # {_comment(op.name)} x{kn} ({h})")
             lines.append(self._accumulate(h, f"d{k}"))
-            ps = t.partials(args, h)
+            ps = partials
             if ps is None:
                 bx = self.fallback.add(op, [g.descs[i] for i in nodes])
                 lines.append(
@@ -908,6 +916,53 @@ class _Gen:
         )
 
 
+def _hoist(
+    fwd: str, partials: list[str], out: str, prefix: str
+) -> tuple[list[tuple[str, str]], str, list[str]]:
+    """Common subexpressions of an op's forward and partial templates, computed once.
+
+    relu's ``where(x <= 0.0, 0.0, x)`` and ``where(x <= 0.0, 0.0, 1.0)`` share the mask
+    ``x <= 0.0``: the forward pass binds it to a name and the backward pass reuses it. A partial
+    that repeats the whole forward expression reads the output instead.
+
+    Returns:
+        ``(assignments, forward, partials)``, rewritten.
+    """
+    ftree = ast.parse(fwd, mode="eval")
+    ptrees = [ast.parse(p, mode="eval") for p in partials]
+    wanted = {ast.dump(n) for tree in ptrees for n in ast.walk(tree.body)}
+    kinds = (ast.Compare, ast.Call, ast.BinOp, ast.UnaryOp, ast.BoolOp)
+    names: dict[str, str] = {}
+    assigns: list[tuple[str, str]] = []
+    covered: set[int] = set()
+    for node in ast.walk(ftree.body):  # breadth first: the largest shared expression wins
+        if id(node) in covered or not isinstance(node, kinds):
+            continue
+        key = ast.dump(node)
+        if key not in wanted or key in names:
+            continue
+        if node is ftree.body:
+            names[key] = out
+        else:
+            names[key] = f"{prefix}_{len(assigns)}"
+            assigns.append((names[key], ast.unparse(node)))
+        covered.update(id(n) for n in ast.walk(node))
+    if not names:
+        return [], fwd, partials
+
+    class _Swap(ast.NodeTransformer):
+        def visit(self, node: ast.AST) -> Any:
+            name = names.get(ast.dump(node)) if isinstance(node, kinds) else None
+            if name is not None:
+                return ast.copy_location(ast.Name(id=name, ctx=ast.Load()), node)
+            return self.generic_visit(node)
+
+    new_fwd = fwd
+    if ast.dump(ftree.body) not in names:
+        new_fwd = ast.unparse(_Swap().visit(ftree))
+    return assigns, new_fwd, [ast.unparse(_Swap().visit(tr)) for tr in ptrees]
+
+
 def _int_list(a: IntArray) -> str:
     items = [str(int(x)) for x in a]
     lines = []
@@ -954,6 +1009,7 @@ class Program:
         self.inputs: tuple[Value, ...] = tuple(g.inputs)
         self.parameters: tuple[Value, ...] = tuple(g.params)
         self.n_nodes = len(g.values)
+        self._seeds: dict[tuple[int, str], FloatArray] = {}
         self._input_names = [g.names[i] for i in range(len(g.values)) if g.input_of[i] >= 0]
         fb = gen.fallback
         ns: dict[str, Any] = dict(NUMPY_NAMESPACE)
@@ -966,9 +1022,11 @@ class Program:
         )
         code = builtins.compile(self.source, "<autograd.compile>", "exec")
         exec(code, ns)
-        self._forward: Callable[[FloatArray, FloatArray], FloatArray] = ns["forward"]
-        self._backward: Callable[..., tuple[FloatArray, FloatArray]] = ns["backward"]
-        self._per_node: Callable[..., tuple[Any, FloatArray]] = ns["per_node"]
+        # Popped, so that the namespace does not hold the functions whose globals it is (no
+        # reference cycle: a dropped program is freed at once, like a graph).
+        self._forward: Callable[[FloatArray, FloatArray], FloatArray] = ns.pop("forward")
+        self._backward: Callable[..., tuple[FloatArray, FloatArray]] = ns.pop("backward")
+        self._per_node: Callable[..., tuple[Any, FloatArray]] = ns.pop("per_node")
 
     def __repr__(self) -> str:
         return (
@@ -1019,13 +1077,20 @@ class Program:
         for p, d in zip(self.parameters, dP.ravel().tolist()):
             p.grad += d
 
-    @staticmethod
-    def _seed(n: int, reduction: str) -> FloatArray:
-        if reduction == "mean":
-            return np.full((1, n), 1.0 / n)
-        if reduction == "sum":
-            return np.ones((1, n))
-        raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+    def _seed(self, n: int, reduction: str) -> FloatArray:
+        key = (n, reduction)
+        seed = self._seeds.get(key)
+        if seed is None:  # kept: the generated code never writes into its inputs
+            if reduction == "mean":
+                seed = np.full((1, n), 1.0 / n)
+            elif reduction == "sum":
+                seed = np.ones((1, n))
+            else:
+                raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+            if len(self._seeds) > 8:
+                self._seeds.clear()
+            self._seeds[key] = seed
+        return seed
 
     @staticmethod
     def _root(r: Any, n: int) -> FloatArray:

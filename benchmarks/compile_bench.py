@@ -111,13 +111,15 @@ def moons_step_compiled(problem: Any) -> Step:
     xs = np.asarray(problem.xs, dtype=np.float64)
     cols = (xs[:, 0].copy(), xs[:, 1].copy(), np.asarray(problem.ys, dtype=np.float64))
 
+    for p in params:
+        p.grad = 0.0
+
     def step(k: int) -> float:
-        for p in params:
-            p.grad = 0.0
         losses = prog.backward(*cols)  # mean over samples: hinge mean + alpha * sum(p*p)
         lr = learning_rate(k)
-        for p in params:
+        for p in params:  # SGD, then zero_grad for the next step, in one pass
             p.data -= lr * p.grad
+            p.grad = 0.0
         return float(losses.mean())
 
     return step

@@ -577,3 +577,20 @@ def test_program_is_exported_and_repr_counts() -> None:
     prog = autograd.compile(x * 2.0, [x])
     assert isinstance(prog, Program) and autograd.Program is Program
     assert "2 parameters" not in repr(prog) and "1 inputs" in repr(prog)
+
+
+def test_dropped_program_and_its_graph_are_freed_by_refcount() -> None:
+    import gc
+    import weakref
+
+    x, w = Value(0.0, label="x"), Value(2.0, label="w")
+    prog = autograd.compile((w * x).tanh(), [x])
+    refs = [weakref.ref(prog), weakref.ref(w)]
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        del prog, w
+        assert all(r() is None for r in refs), "a reference cycle keeps the program alive"
+    finally:
+        if was:
+            gc.enable()
