@@ -21,8 +21,10 @@ from __future__ import annotations
 import ast
 import gc
 import inspect
+import linecache
 import numbers
 import threading
+import types
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -286,16 +288,45 @@ def _error(op: Op, args: Sequence[float], err: Exception) -> Exception:
     return type(err)(f"{op.name}({shown}): {err}")
 
 
-def _make_unary(op: Op) -> Callable[[Value], Value]:
-    fwd = op.forward
+# Value's operator methods are generated from each row: Python source specialised for the
+# row's arity and for which side the Value is on, compiled once at import. A row whose forward
+# is one of float's own operator slots (``float.__mul__``) gets the operator written inline
+# (``x * y``: the same C function, without a call through the slot wrapper, which builds an
+# argument tuple); every other row calls its ``forward``.
 
-    def method(self: Value) -> Value:
+_FLOAT_OPERATORS: dict[str, str] = {
+    "__add__": "{0} + {1}",
+    "__sub__": "{0} - {1}",
+    "__mul__": "{0} * {1}",
+    "__truediv__": "{0} / {1}",
+    "__floordiv__": "{0} // {1}",
+    "__mod__": "{0} % {1}",
+    "__pow__": "{0} ** {1}",
+    "__neg__": "-{0}",
+    "__pos__": "+{0}",
+    "__abs__": "abs({0})",
+}
+
+
+def _forward_source(op: Op, args: Sequence[str]) -> str:
+    """The forward of ``op`` over the local names ``args`` as a Python expression."""
+    f = op.forward
+    if isinstance(f, types.WrapperDescriptorType) and f.__objclass__ is float:
+        t = _FLOAT_OPERATORS.get(f.__name__)
+        if t is not None and t.count("{") == len(args):
+            return t.format(*args)
+    return f"fwd({', '.join(args)})"
+
+
+_UNARY_SOURCE = """
+def factory(op, fwd):
+    def method(self):
         x = self._data
         try:
-            d = fwd(x)
+            d = {expr}
         except (ArithmeticError, ValueError) as e:
             raise _error(op, (x,), e) from None
-        v: Value = _new(Value)
+        v = _new(Value)
         v._data = d
         v.grad = 0.0
         v._fn = op
@@ -303,48 +334,63 @@ def _make_unary(op: Op) -> Callable[[Value], Value]:
         v._b = None
         v._meta = _NO_META
         return v if not _special else _finish(v)
-
-    method.__name__ = op.name
-    method.__doc__ = op.doc
     return method
+"""
 
-
-def _make_binary(op: Op, reflected: bool) -> Callable[[Value, object], Value]:
-    fwd = op.forward
-
-    def method(self: Value, other: object) -> Value:
+_BINARY_SOURCE = """
+def factory(op, fwd):
+    def method(self, other):
         if type(other) is Value:
-            o: Value | float = other
             y = other._data
         else:
-            c = _operand(other)
-            if c is None:
-                return NotImplemented  # type: ignore[no-any-return]
-            o = c
-            y = c if isinstance(c, float) else c._data
+            other = _operand(other)
+            if other is None:
+                return NotImplemented
+            y = other if type(other) is float else other._data
         x = self._data
-        if reflected:
-            x, y = y, x
         try:
-            d = fwd(x, y)
+            d = {expr}
         except (ArithmeticError, ValueError) as e:
-            raise _error(op, (x, y), e) from None
-        v: Value = _new(Value)
+            raise _error(op, ({args}), e) from None
+        v = _new(Value)
         v._data = d
         v.grad = 0.0
         v._fn = op
-        if reflected:
-            v._a = o
-            v._b = self
-        else:
-            v._a = self
-            v._b = o
+        v._a = {first}
+        v._b = {second}
         v._meta = _NO_META
         return v if not _special else _finish(v)
+    return method
+"""
 
+
+def _generated(op: Op, source: str, what: str) -> Callable[..., Value]:
+    filename = f"<{what} of op {op.name}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    ns: dict[str, Any] = {}
+    exec(compile(source, filename, "exec"), globals(), ns)
+    method: Callable[..., Value] = ns["factory"](op, op.forward)
     method.__name__ = op.name
+    method.__qualname__ = f"Value.{op.name}"
     method.__doc__ = op.doc
     return method
+
+
+def _make_unary(op: Op) -> Callable[[Value], Value]:
+    """``op`` as a method of one Value: ``v.exp()``, ``-v``."""
+    return _generated(op, _UNARY_SOURCE.format(expr=_forward_source(op, ("x",))), "method")
+
+
+def _make_binary(op: Op, reflected: bool) -> Callable[[Value, object], Value]:
+    """``op`` as a binary operator; ``reflected``: the Value is the second input (``2 * v``)."""
+    xy = ("y", "x") if reflected else ("x", "y")
+    source = _BINARY_SOURCE.format(
+        expr=_forward_source(op, xy),
+        args=", ".join(xy),
+        first="other" if reflected else "self",
+        second="self" if reflected else "other",
+    )
+    return _generated(op, source, "reflected method" if reflected else "method")
 
 
 def _finish(v: Value) -> Value:
