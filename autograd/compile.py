@@ -1046,6 +1046,12 @@ class Program:
             )
         if n_in == 0:
             return np.empty((0, 1)), 1
+        try:  # the common case in one call; anything unusual gets the checks below
+            X = np.array(columns, dtype=np.float64)
+            if X.ndim == 2 and X.shape[1] > 0:
+                return X, X.shape[1]
+        except (TypeError, ValueError):
+            pass
         arrs = []
         for j, c in enumerate(columns):
             try:
