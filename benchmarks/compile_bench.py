@@ -13,6 +13,11 @@ Run alone (prints the median step times and the ratios of one run)::
 
     .venv/bin/python -m benchmarks.compile_bench [--samples 100] [--repeat 15]
 
+Measured on the 2-core development machine (medians of 31 interleaved rounds): compiled
+0.167 ms/step, hand-written numpy 0.071 ms (ratio 2.34, target <= 2.5), PyTorch batched
+0.379 ms (ratio 0.44, target <= 0.6). About half of the compiled step is Python touching the
+339 parameter Values (reading .data, adding to .grad, the SGD loop).
+
 ``moons_step_compiled(problem)`` (alias ``moons_step``) is what the benchmark runner imports;
 ``problem`` is any object with ``xs`` (N x 2 floats), ``ys`` (N labels +-1), ``weights``
 (``[(W, b)]`` per layer, ``W[j][i]``) and ``alpha``.
