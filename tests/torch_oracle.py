@@ -19,7 +19,11 @@ def _leaky_relu(t: ModuleType, x: Tensor, slope: Tensor) -> Tensor:
     # F.leaky_relu takes the slope as a plain number (no gradient to it). Its rule is
     # `x if x > 0 else x * slope`; taking that branch in Python lets autograd also give
     # d/dslope = x on the negative side. test_ops_table checks it against F.leaky_relu.
-    return x if x.item() > 0 else x * slope
+    if x.item() > 0:
+        # A node of its own (so its .grad is its own gradient), on the graph even when only
+        # the slope requires grad (d/dslope = 0 there).
+        return x.clone() if x.requires_grad else x + 0.0 * slope
+    return x * slope
 
 
 def _dot(t: ModuleType, *v: Tensor) -> Tensor:
