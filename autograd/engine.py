@@ -23,6 +23,7 @@ import gc
 import inspect
 import linecache
 import numbers
+import operator
 import threading
 import types
 import weakref
@@ -414,22 +415,41 @@ def apply_op(op: Op | str, *args: Operand) -> Value:
     Returns:
         The new node.
     """
-    row = op if isinstance(op, Op) else OPS.get(op)
+    row = op if type(op) is Op or isinstance(op, Op) else OPS.get(op)
     if row is None:
         raise KeyError(f"no op named {op!r} in the op table")
-    if row.arity >= 0 and len(args) != row.arity:
-        raise TypeError(f"{row.name}: takes {row.arity} input(s), got {len(args)}")
-    parents: list[Value | float] = []
-    xs: list[float] = []
-    for i, a in enumerate(args):
-        p = a if type(a) is Value else _operand(a)
-        if p is None:
-            raise TypeError(
-                f"{row.name}: input {i} must be a Value or a real number, "
-                f"got {type(a).__name__}: {a!r}"
-            )
-        parents.append(p)
-        xs.append(p if isinstance(p, float) else p._data)
+    return _apply(row, args)
+
+
+_FAST_KINDS = frozenset((float,))
+_get_data = operator.attrgetter("_data")
+
+
+def _apply(row: Op, args: tuple[Any, ...]) -> Value:
+    ar = row.arity
+    if ar >= 0 and len(args) != ar:
+        raise TypeError(f"{row.name}: takes {ar} input(s), got {len(args)}")
+    # The common case in one C-level pass: every input a Value or a float (a neuron's dot).
+    kinds = set(map(type, args))
+    kinds.discard(Value)
+    if not kinds:
+        parents: Sequence[Any] = args
+        xs: list[float] = list(map(_get_data, args))
+    elif kinds <= _FAST_KINDS:
+        parents = args
+        xs = [a if type(a) is float else a._data for a in args]
+    else:
+        parents = []
+        xs = []
+        for i, a in enumerate(args):
+            p = a if type(a) is Value else _operand(a)
+            if p is None:
+                raise TypeError(
+                    f"{row.name}: input {i} must be a Value or a real number, "
+                    f"got {type(a).__name__}: {a!r}"
+                )
+            parents.append(p)
+            xs.append(p if isinstance(p, float) else p._data)
     try:
         d = row.forward(*xs)
     except (ArithmeticError, ValueError) as e:
@@ -441,16 +461,14 @@ def apply_op(op: Op | str, *args: Operand) -> Value:
     v._data = d
     v.grad = 0.0
     v._fn = row
-    ar = row.arity
     if ar == 1:
-        if type(parents[0]) is float:  # a unary op of a constant: keep the constant a leaf
-            parents[0] = _const(parents[0])
-        v._a = parents[0]
+        p0 = parents[0]
+        v._a = _const(p0) if type(p0) is float else p0  # a unary op's constant stays a leaf
         v._b = None
     elif ar == 2:
         v._a, v._b = parents
     else:
-        v._a = tuple(parents)
+        v._a = parents if type(parents) is tuple else tuple(parents)
         v._b = None
     v._meta = _NO_META
     return v if not _special else _finish(v)
@@ -473,7 +491,9 @@ def _make_method(op: Op) -> Callable[..., Value]:
     defaults = op.defaults
     n_extra = op.arity - 1
 
-    def method(self: Value, *args: Operand) -> Value:
+    def method(self: Value, *args: Operand, **kwargs: Operand) -> Value:
+        if kwargs:  # x.leaky_relu(slope=0.2): the row's arg_names say where each one goes
+            args = _bind_keywords(op, args, kwargs)
         if len(args) < n_extra:
             args = args + defaults[len(defaults) - (n_extra - len(args)) :]
         return apply_op(op, self, *args)
@@ -481,6 +501,21 @@ def _make_method(op: Op) -> Callable[..., Value]:
     method.__name__ = op.name
     method.__doc__ = op.doc
     return method
+
+
+def _bind_keywords(op: Op, args: tuple[Operand, ...], kwargs: dict[str, Operand]) -> tuple:  # type: ignore[type-arg]
+    """Positional inputs after ``self`` from positional and keyword arguments of a method."""
+    names = op.arg_names
+    bound = list(args)
+    for name in names[len(args) :]:
+        if name not in kwargs:
+            break
+        bound.append(kwargs.pop(name))
+    if kwargs:
+        name = next(iter(kwargs))
+        why = "got multiple values for" if name in names else "got an unexpected keyword"
+        raise TypeError(f"{op.name}() {why} argument {name!r} (arguments: {', '.join(names)})")
+    return tuple(bound)
 
 
 for _op in OPS.values():
@@ -493,7 +528,7 @@ for _op in OPS.values():
 
 def sum(values: Iterable[Operand]) -> Value:
     """One ``sum`` node over all ``values``: x_1 + ... + x_n (one node, not n - 1)."""
-    return apply_op(OPS["sum"], *values)
+    return _apply(OPS["sum"], tuple(values))
 
 
 def dot(
@@ -506,10 +541,8 @@ def dot(
     """
     if len(weights) != len(inputs):
         raise ValueError(f"dot: {len(weights)} weights but {len(inputs)} inputs")
-    args: list[Operand] = [*weights, *inputs]
-    if bias is not None:
-        args.append(bias)
-    return apply_op(OPS["dot"], *args)
+    args = (*weights, *inputs) if bias is None else (*weights, *inputs, bias)
+    return _apply(OPS["dot"], args)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -656,13 +689,20 @@ def kernel(node, g):
         a.grad += g * d0
         b.grad += g * d1
 """
+    # n inputs: when all are Values (one C-level pass over their types tells), no per-input
+    # type test is needed, and their data is read by a C-level map.
     return """
 def kernel(node, g):
     ps = node._a
-    ds = partials(*[p if type(p) is float else p._data for p in ps], node._data)
-    for p, d in zip(ps, ds):
-        if type(p) is not float:
+    if set(map(type, ps)) == _JUST_VALUE:
+        ds = partials(*map(_get_data, ps), node._data)
+        for p, d in zip(ps, ds):
             p.grad += g * d
+    else:
+        ds = partials(*[p if type(p) is float else p._data for p in ps], node._data)
+        for p, d in zip(ps, ds):
+            if type(p) is not float:
+                p.grad += g * d
 """
 
 
@@ -671,7 +711,12 @@ def _kernel(op: Op) -> _Kernel:
     k = _KERNELS.get(op)
     if k is None:
         env: dict[str, Any] = dict(CODE_NAMESPACE)
-        env.update(partials=op.partials, _GRAD_ERRORS=_GRAD_ERRORS)
+        env.update(
+            partials=op.partials,
+            _GRAD_ERRORS=_GRAD_ERRORS,
+            _JUST_VALUE={Value},
+            _get_data=_get_data,
+        )
         exec(compile(_kernel_source(op), f"<backward kernel of {op.name}>", "exec"), env)
         k = _KERNELS[op] = env["kernel"]
         # A private cache on the row: one attribute load per node in backward instead of a
