@@ -10,9 +10,10 @@ returns ``(backward_s, y, dy/dx)`` so callers can check the result before its ti
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
+
+from .timing import clock
 
 __all__ = ["ENGINES", "NODES_PER_STEP", "reference"]
 
@@ -43,17 +44,17 @@ def build_deltagrad(steps: int) -> tuple[float, Backward, Any]:
     from autograd import Value
 
     x = Value(X0)
-    t = time.perf_counter()
+    t = clock()
     y = x
     for _ in range(steps):
         y = (SCALE * y + SHIFT).relu()
-    fwd = time.perf_counter() - t
+    fwd = clock() - t
 
     def backward() -> tuple[float, float, float]:
         x.grad = 0.0
-        t = time.perf_counter()
+        t = clock()
         y.backward()
-        return time.perf_counter() - t, y.data, x.grad
+        return clock() - t, y.data, x.grad
 
     return fwd, backward, y
 
@@ -62,11 +63,11 @@ def build_micrograd(steps: int) -> tuple[float, Backward, Any]:
     from micrograd.engine import Value as MValue
 
     x = MValue(X0)
-    t = time.perf_counter()
+    t = clock()
     y = x
     for _ in range(steps):
         y = (SCALE * y + SHIFT).relu()
-    fwd = time.perf_counter() - t
+    fwd = clock() - t
 
     def backward() -> tuple[float, float, float]:
         # micrograd's backward adds into every node's grad: zero them all (untimed) so that a
@@ -78,9 +79,9 @@ def build_micrograd(steps: int) -> tuple[float, Backward, Any]:
                 seen.add(v)
                 v.grad = 0
                 stack.extend(v._prev)
-        t = time.perf_counter()
+        t = clock()
         y.backward()
-        return time.perf_counter() - t, y.data, x.grad
+        return clock() - t, y.data, x.grad
 
     return fwd, backward, y
 
@@ -89,17 +90,17 @@ def build_torch_scalar(steps: int) -> tuple[float, Backward, Any]:
     import torch
 
     x = torch.tensor(X0, dtype=torch.float64, requires_grad=True)
-    t = time.perf_counter()
+    t = clock()
     y = x
     for _ in range(steps):
         y = torch.relu(SCALE * y + SHIFT)
-    fwd = time.perf_counter() - t
+    fwd = clock() - t
 
     def backward() -> tuple[float, float, float]:
         x.grad = None
-        t = time.perf_counter()
+        t = clock()
         y.backward(retain_graph=True)
-        dt = time.perf_counter() - t
+        dt = clock() - t
         g = x.grad
         return dt, float(y.item()), float(g.item()) if g is not None else 0.0
 
@@ -108,22 +109,22 @@ def build_torch_scalar(steps: int) -> tuple[float, Backward, Any]:
 
 def build_python(steps: int) -> tuple[float, Backward, Any]:
     """Hand-written: forward keeps the pre-activations, backward walks them in reverse."""
-    t = time.perf_counter()
+    t = clock()
     zs = [0.0] * steps
     y = X0
     for i in range(steps):
         z = SCALE * y + SHIFT
         zs[i] = z
         y = z if z > 0.0 else 0.0
-    fwd = time.perf_counter() - t
+    fwd = clock() - t
     out = y
 
     def backward() -> tuple[float, float, float]:
-        t = time.perf_counter()
+        t = clock()
         g = 1.0
         for z in reversed(zs):
             g = g * SCALE if z > 0.0 else 0.0
-        return time.perf_counter() - t, out, g
+        return clock() - t, out, g
 
     return fwd, backward, zs
 

@@ -11,9 +11,10 @@ import gc
 import json
 import os
 import sys
-import time
 import traceback
 from typing import Any
+
+from .timing import clock
 
 __all__ = ["rss_bytes", "run_job"]
 
@@ -37,9 +38,9 @@ def _moons(job: dict[str, Any]) -> dict[str, Any]:
     losses: list[float] = []
     times: list[float] = []
     for k in range(job["steps"]):
-        t = time.perf_counter()
+        t = clock()
         losses.append(step(k))
-        times.append(time.perf_counter() - t)
+        times.append(clock() - t)
     out: dict[str, Any] = {"losses": losses, "times": times}
     if job["engine"] == "deltagrad":
         out["model"] = moons.fused_model_name()
@@ -83,9 +84,9 @@ def _memory(job: dict[str, Any]) -> dict[str, Any]:
 def _draw(job: dict[str, Any]) -> dict[str, Any]:
     from . import draw_bench  # type: ignore[attr-defined]
 
-    t = time.perf_counter()
+    t = clock()
     res = draw_bench.run(job["nodes"])
-    dt = time.perf_counter() - t
+    dt = clock() - t
     return {"seconds": dt, "result": res if isinstance(res, int | float | str | dict) else None}
 
 
