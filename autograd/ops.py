@@ -49,6 +49,8 @@ class Op:
         rmethods: Reflected method names (``__radd__``): the Value is the second input.
         defaults: Default values for trailing inputs when called as a method
             (``leaky_relu``'s slope).
+        arg_names: Keyword names of the inputs after ``self`` when called as a method
+            (``("slope",)``: ``x.leaky_relu(slope=0.2)``).
         builtin: True for the ops that ship with the library.
         domain: Intervals ``(lo, hi)``, one per input (a variadic op gives one for all), where
             the op is defined, smooth but for isolated kinks, and well conditioned. Tests and
@@ -66,6 +68,7 @@ class Op:
     methods: tuple[str, ...] = ()
     rmethods: tuple[str, ...] = ()
     defaults: tuple[float, ...] = ()
+    arg_names: tuple[str, ...] = ()
     builtin: bool = False
     domain: tuple[tuple[float, float], ...] = ()
 
@@ -387,7 +390,7 @@ _builtin(
     partials=lambda x, s, out: (1.0 if x > 0.0 else s, 0.0 if x > 0.0 else x),
     code="where({0} > 0.0, {0}, {0} * {1})",
     grad_code=("where({0} > 0.0, 1.0, {1})", "where({0} > 0.0, 0.0, {0})"),
-    methods=("leaky_relu",), defaults=(0.01,),
+    methods=("leaky_relu",), defaults=(0.01,), arg_names=("slope",),
 )  # fmt: skip
 _builtin(
     name="sqrt", arity=1, symbol="√", doc="√x; d/dx = 1/(2√x)",

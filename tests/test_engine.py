@@ -387,3 +387,18 @@ def test_scope_and_label_are_independent() -> None:
 def test_scope_rejects_an_empty_name() -> None:
     with pytest.raises(ValueError, match="scope"), autograd.scope(""):
         pass
+
+
+def test_leaky_relu_slope_by_keyword_as_in_the_signature() -> None:
+    x = Value(-2.0)
+    y = x.leaky_relu(slope=0.2)
+    y.backward()
+    assert y.data == -0.4 and x.grad == 0.2 and y.parents[1].data == 0.2
+    s = Value(0.1)
+    z = x.leaky_relu(slope=s)  # a Value slope gets its gradient: d/ds = x for x <= 0
+    z.backward()
+    assert z.parents == (x, s) and s.grad == -2.0
+    with pytest.raises(TypeError, match="unexpected keyword argument 'slop'"):
+        x.leaky_relu(slop=0.2)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="multiple values for argument 'slope'"):
+        x.leaky_relu(0.1, slope=0.2)  # type: ignore[misc]
