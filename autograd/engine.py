@@ -423,6 +423,7 @@ def apply_op(op: Op | str, *args: Operand) -> Value:
 
 _FAST_KINDS = frozenset((float,))
 _get_data = operator.attrgetter("_data")
+_JUST_VALUE: set[type] = {Value}
 
 
 def _apply(row: Op, args: tuple[Any, ...]) -> Value:
@@ -719,7 +720,7 @@ def _kernel(op: Op) -> _Kernel:
         env.update(
             partials=op.partials,
             _GRAD_ERRORS=_GRAD_ERRORS,
-            _JUST_VALUE={Value},
+            _JUST_VALUE=_JUST_VALUE,
             _get_data=_get_data,
         )
         exec(compile(_kernel_source(op), f"<backward kernel of {op.name}>", "exec"), env)
@@ -770,22 +771,47 @@ def _backward(root: Value, seed: float) -> None:
                     break
                 node.grad = entered
                 push(node)  # popped again once its parents are done
+                # A leaf parent is not walked: it is in no order and its grad is only added
+                # to. It is marked only when it holds an old gradient to set aside. Both
+                # marks are 0.0, so `if lg:` also skips a leaf already marked.
                 ar = fn.arity
                 a = node._a
                 if ar == 2:
                     b = node._b
-                    if type(b) is not float and b.grad is not done:
-                        push(b)
+                    if type(b) is not float:
+                        if b._fn is None:
+                            lg = b.grad
+                            if lg:
+                                save((b, lg))
+                                b.grad = done
+                            elif lg is None:  # set_to_none style zero_grad
+                                b.grad = done
+                        elif b.grad is not done:
+                            push(b)
                     if type(a) is float:
                         break
-                    node = a
-                elif ar == 1:
-                    node = a
-                else:
+                elif ar != 1:
                     for p in reversed(a):
-                        if type(p) is not float and p.grad is not done:
-                            push(p)
+                        if type(p) is not float:
+                            if p._fn is None:
+                                lg = p.grad
+                                if lg:
+                                    save((p, lg))
+                                    p.grad = done
+                                elif lg is None:  # set_to_none style zero_grad
+                                    p.grad = done
+                            elif p.grad is not done:
+                                push(p)
                     break
+                if a._fn is None:
+                    lg = a.grad
+                    if lg:
+                        save((a, lg))
+                        a.grad = done
+                    elif lg is None:  # set_to_none style zero_grad
+                        a.grad = done
+                    break
+                node = a
         root.grad = seed
         for node in reversed(order):
             fn = node._fn
