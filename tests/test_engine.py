@@ -402,3 +402,14 @@ def test_leaky_relu_slope_by_keyword_as_in_the_signature() -> None:
         x.leaky_relu(slop=0.2)  # type: ignore[call-arg]
     with pytest.raises(TypeError, match="multiple values for argument 'slope'"):
         x.leaky_relu(0.1, slope=0.2)  # type: ignore[misc]
+
+
+def test_op_of_numbers_only_records_constant_leaves() -> None:
+    for touch_parents_first in (False, True):
+        y = autograd.apply_op("mul", 2.0, 3)
+        if touch_parents_first:
+            assert [p.data for p in y.parents] == [2.0, 3.0]
+        z = y * Value(0.5)
+        z.backward()
+        assert (y.data, y.grad, z.data) == (6.0, 0.5, 3.0)
+        assert all(p.is_leaf() for p in y.parents)

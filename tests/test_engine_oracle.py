@@ -87,6 +87,8 @@ class Program:
     def record(self, v: Value, t: Tensor) -> None:
         if t.requires_grad and not t.is_leaf:
             t.retain_grad()
+        if self.draw(st.booleans(), "read .parents"):
+            v.parents  # number operands become constant leaves: backward must not care
         self.nodes.append((v, t))
         self.outputs.append((v, t))
 
