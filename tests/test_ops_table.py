@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from autograd import OPS, Op, Value
+from autograd import OPS, Op, Value, apply_op
 from autograd.ops import CODE_NAMESPACE
 from tests.torch_oracle import TORCH_ORACLE, torch_oracle
 
@@ -174,6 +174,32 @@ def test_edge_values_follow_torch_or_raise_where_torch_is_not_finite(
             assert same_float(g, ref, abs_=1e-15), (
                 f"{op.name}{xs} backward input {i}: {g!r}, torch {ref!r}"
             )
+
+
+@pytest.mark.parametrize("op", BUILTIN, ids=IDS)
+def test_engine_backward_equals_torch_at_edge_values(op: Op, torch: ModuleType) -> None:
+    """The same edge values through Value and backward (the engine has its own kernels),
+    with every input a Value, and for two-input ops each input alone a plain number."""
+    for xs in special_points(op):
+        ref_out, ref_grads = torch_forward_backward(torch, op, xs)
+        kinds = [(True,) * len(xs)]
+        if len(xs) == 2:
+            kinds += [(True, False), (False, True)]
+        for as_value in kinds:
+            args = [Value(x) if v else x for x, v in zip(xs, as_value)]
+            try:
+                y = apply_op(op, *args)
+            except (ArithmeticError, ValueError):
+                assert not math.isfinite(ref_out), f"{op.name}{xs} raised; torch {ref_out!r}"
+                continue
+            y.backward()
+            assert same_float(y.data, ref_out), f"{op.name}{xs}: {y.data!r}, torch {ref_out!r}"
+            for i, (a, ref) in enumerate(zip(args, ref_grads)):
+                if isinstance(a, Value):
+                    assert same_float(a.grad, ref, abs_=1e-15), (
+                        f"{op.name}{xs} (Values at {as_value}) backward input {i}: "
+                        f"{a.grad!r}, torch {ref!r}"
+                    )
 
 
 def test_leaky_relu_oracle_matches_torch_functional(torch: ModuleType) -> None:
