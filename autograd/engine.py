@@ -638,63 +638,80 @@ def _times_g(src: str) -> str:
     return f"g * ({src})"
 
 
+def _names_in(src: str) -> set[str]:
+    return {n.id for n in ast.walk(ast.parse(src, mode="eval")) if isinstance(n, ast.Name)}
+
+
+def _cannot_raise(src: str) -> bool:
+    """A bare name or a number: evaluating it cannot raise, so it needs no fallback."""
+    node = ast.parse(src, mode="eval").body
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        node = node.operand
+    return isinstance(node, ast.Name | ast.Constant)
+
+
+def _kernel_body(
+    inputs: dict[str, str], updates: dict[str, str], srcs: list[str] | None, indent: str
+) -> str:
+    """Lines adding ``g * d/d(input)`` to the grads of the Value inputs in ``updates``.
+
+    ``inputs`` maps x0, x1, ..., out to the expressions that read them; ``updates`` maps an
+    input index (as str) to the Value whose grad it feeds. Only the names a template uses are
+    loaded; templates that may raise fall back to the row's ``partials``.
+    """
+    call = f"partials({', '.join(inputs.values())})"
+    idx = [int(i) for i in updates]
+    if srcs is None:
+        if len(idx) == 1:
+            i = idx[0]
+            return f"{indent}{updates[str(i)]}.grad += g * {call}[{i}]\n"
+        lines = [f"ds = {call}"]
+        lines += [f"{updates[str(i)]}.grad += g * ds[{i}]" for i in idx]
+        return "".join(f"{indent}{ln}\n" for ln in lines)
+    used = set().union(*(_names_in(srcs[i]) for i in idx))
+    loads = [f"{n} = {e}" for n, e in inputs.items() if n in used]
+    if all(_cannot_raise(srcs[i]) for i in idx):
+        lines = loads + [f"{updates[str(i)]}.grad += {_times_g(srcs[i])}" for i in idx]
+        return "".join(f"{indent}{ln}\n" for ln in lines)
+    body = [f"d{i} = {srcs[i]}" for i in idx]
+    fallback = [f"ds = {call}"] + [f"d{i} = ds[{i}]" for i in idx]
+    out = "".join(f"{indent}{ln}\n" for ln in loads)
+    out += f"{indent}try:\n" + "".join(f"{indent}    {ln}\n" for ln in body)
+    out += f"{indent}except _GRAD_ERRORS:\n" + "".join(f"{indent}    {ln}\n" for ln in fallback)
+    out += "".join(f"{indent}{updates[str(i)]}.grad += g * d{i}\n" for i in idx)
+    return out
+
+
 def _kernel_source(op: Op) -> str:
     """Source of ``kernel(node, g)``: add ``g`` times each local partial to the inputs' grads."""
     ar = op.arity
     srcs = _partial_sources(op)
     if ar == 1:
-        upd = f"a.grad += {_times_g(srcs[0])}" if srcs else "a.grad += g * partials(x0, out)[0]"
-        return f"""
-def kernel(node, g):
-    a = node._a
-    x0 = a._data
-    out = node._data
-    try:
-        {upd}
-    except _GRAD_ERRORS:
-        a.grad += g * partials(x0, out)[0]
-"""
+        inputs = {"x0": "a._data", "out": "node._data"}
+        body = _kernel_body(inputs, {"0": "a"}, srcs, "    ")
+        return f"\ndef kernel(node, g):\n    a = node._a\n{body}"
     if ar == 2:
-        if srcs:
-            d0, d1 = srcs
-            one = {0: f"a.grad += {_times_g(d0)}", 1: f"b.grad += {_times_g(d1)}"}
-            both = f"d0 = {d0}\n            d1 = {d1}"
-        else:
-            one = {
-                0: "a.grad += g * partials(x0, x1, out)[0]",
-                1: "b.grad += g * partials(x0, x1, out)[1]",
-            }
-            both = "d0, d1 = partials(x0, x1, out)"
+        b_const = _kernel_body(
+            {"x0": "a._data", "x1": "b", "out": "node._data"}, {"0": "a"}, srcs, " " * 12
+        )
+        a_const = _kernel_body(
+            {"x0": "a", "x1": "b._data", "out": "node._data"}, {"1": "b"}, srcs, " " * 8
+        )
+        both = _kernel_body(
+            {"x0": "a._data", "x1": "b._data", "out": "node._data"},
+            {"0": "a", "1": "b"},
+            srcs,
+            " " * 8,
+        )
         return f"""
 def kernel(node, g):
     a = node._a
     b = node._b
-    out = node._data
     if type(b) is float:
         if type(a) is not float:
-            x0 = a._data
-            x1 = b
-            try:
-                {one[0]}
-            except _GRAD_ERRORS:
-                a.grad += g * partials(x0, x1, out)[0]
-    elif type(a) is float:
-        x0 = a
-        x1 = b._data
-        try:
-            {one[1]}
-        except _GRAD_ERRORS:
-            b.grad += g * partials(x0, x1, out)[1]
-    else:
-        x0 = a._data
-        x1 = b._data
-        try:
-            {both}
-        except _GRAD_ERRORS:
-            d0, d1 = partials(x0, x1, out)
-        a.grad += g * d0
-        b.grad += g * d1
-"""
+{b_const}    elif type(a) is float:
+{a_const}    else:
+{both}"""
     # n inputs: when all are Values (one C-level pass over their types tells), no per-input
     # type test is needed, and their data is read by a C-level map.
     return """

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import chain
+from .timing import CLOCK_NAME
 
 TOL = 1e-9
 WORKLOADS = ("moons", "moons-nogc", "chain", "scaling", "memory", "draw")
@@ -122,7 +123,8 @@ def bench_moons(args: argparse.Namespace, gc_off: bool) -> tuple[str, dict[str, 
             rows[-1] = (f"{e} ({runs[0].get('model', '')})", *rows[-1][1:])
     mg = medians.get("micrograd")
     lines = [
-        "| engine | median / step | min-max | vs micrograd | loss = micrograd's (1e-9) |",
+        "| engine | median / step | min-max | speed-up (micrograd / engine) "
+        "| loss = micrograd's (1e-9) |",
         "|---|---|---|---|---|",
     ]
     for name, med, lo, hi, check in rows:
@@ -130,9 +132,10 @@ def bench_moons(args: argparse.Namespace, gc_off: bool) -> tuple[str, dict[str, 
             lines.append(f"| {name} | | | | {check} |")
             continue
         base = name.split(" (")[0]
-        ratio = f"{mg / med:.1f}x faster" if mg and base in medians else ""
-        if base == "micrograd":
-            ratio = "1x"
+        ratio = ""
+        if mg and base in medians:
+            r = mg / med
+            ratio = f"{r:.1f}x" if r >= 1.0 else f"{r:.2f}x (slower)"
         lines.append(
             f"| {name} | {_fmt_t(med)} | {_fmt_t(lo)} - {_fmt_t(hi)} | {ratio} | {check} |"
         )
@@ -140,7 +143,7 @@ def bench_moons(args: argparse.Namespace, gc_off: bool) -> tuple[str, dict[str, 
     head = (
         f"### moons step, {title}\n\n{n_samples} points, MLP 2-16-16-1 relu, hinge + 1e-4 L2, "
         f"forward + backward + SGD; {rounds} rounds, engines alternating, one process each; "
-        "first step of each process not timed.\n\n"
+        f"first step of each process not timed; {CLOCK_NAME} time.\n\n"
     )
     return head + "\n".join(lines) + "\n", medians
 
@@ -205,7 +208,7 @@ def bench_chain(args: argparse.Namespace) -> tuple[str, dict[str, float]]:
     head = (
         "### deep chain y = relu(0.9999 y + 0.01)\n\n"
         "Per op node: time / (3 * steps) (mul, add, relu; constants not counted). "
-        "Default settings (gc on); forward and backward timed separately.\n\n"
+        f"Default settings (gc on); forward and backward timed separately; {CLOCK_NAME} time.\n\n"
     )
     return head + "\n".join(lines) + "\n", totals
 
@@ -401,7 +404,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     stamp = (
         f"Command: `python -m benchmarks{shown}`"
         f" ({datetime.date.today()}, Python {platform.python_version()}, "
-        f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.2f} at the end).\n"
+        f"{os.cpu_count()} cores, {CLOCK_NAME} time, load {os.getloadavg()[0]:.2f} at the end).\n"
     )
     if args.out:
         with open(args.out, "w") as f:
