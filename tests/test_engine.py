@@ -413,3 +413,16 @@ def test_op_of_numbers_only_records_constant_leaves() -> None:
         z.backward()
         assert (y.data, y.grad, z.data) == (6.0, 0.5, 3.0)
         assert all(p.is_leaf() for p in y.parents)
+
+
+def test_sum_adds_left_to_right_so_relu_sees_the_tiny_remainder() -> None:
+    # sum(e, e, x - e, x - e, x) with e = exp(x) = 1.0 exactly: ((((1 + 1) - 1) - 1) + x) = x.
+    # relu passes it, so d/dx = 2 e + 2 (1 - e) + 1 = 3 (hypothesis found PyTorch's torch.sum,
+    # associating differently, rounding this to 0.0 and taking relu's other branch).
+    x = Value(1.2073360316016288e-119)
+    e = x.exp()
+    d = x - e
+    y = autograd.sum([e, e, d, d, x]).relu()
+    y.backward()
+    assert e.data == 1.0 and y.data == x.data
+    assert x.grad == 3.0

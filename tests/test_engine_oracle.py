@@ -157,7 +157,7 @@ class Program:
         n = self.draw(st.integers(1, 5), "sum size")
         items = [self.existing() for _ in range(n)]
         v = autograd.sum(a[0] for a in items)
-        self.record(v, self.torch.stack([a[1] for a in items]).sum())
+        self.record(v, torch_oracle("sum")(self.torch, *(a[1] for a in items)))
 
     def public_dot(self) -> None:
         n = self.draw(st.integers(1, 4), "dot size")
@@ -165,10 +165,8 @@ class Program:
         xs = [self.existing() for _ in range(n)]
         bias = self.existing() if self.draw(st.booleans(), "has bias") else None
         v = autograd.dot([w[0] for w in ws], [x[0] for x in xs], bias and bias[0])
-        tw = self.torch.stack([w[1] for w in ws])
-        tx = self.torch.stack([x[1] for x in xs])
-        t = self.torch.dot(tw, tx)
-        self.record(v, t if bias is None else t + bias[1])
+        inputs = [a[1] for a in (*ws, *xs)] + ([] if bias is None else [bias[1]])
+        self.record(v, torch_oracle("dot")(self.torch, *inputs))
 
 
 def close(ours: float, ref: float, scale: float) -> bool:

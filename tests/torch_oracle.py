@@ -26,12 +26,23 @@ def _leaky_relu(t: ModuleType, x: Tensor, slope: Tensor) -> Tensor:
     return x * slope
 
 
+def _sum(t: ModuleType, *xs: Tensor) -> Tensor:
+    # Left to right, as the table defines x_1 + ... + x_n: torch.sum may associate
+    # differently, and one rounding apart is a different branch of a relu fed by a sum
+    # that cancels to ~0 (hypothesis found 1 + 1 - 1 - 1 + 1e-119: ours 1e-119, torch.sum 0).
+    total = xs[0].clone()  # a node of its own, even for one input
+    for x in xs[1:]:
+        total = total + x
+    return total
+
+
 def _dot(t: ModuleType, *v: Tensor) -> Tensor:
+    # sum_i w_i x_i [+ b], accumulated left to right like _sum (not torch.dot, see there).
     n = len(v) // 2
-    if n == 0:
-        return v[0] * 1.0  # bias only: a new node, so its gradient is its own
-    z = t.dot(t.stack(v[:n]), t.stack(v[n : 2 * n]))
-    return z + v[2 * n] if len(v) % 2 else z
+    terms = [w * x for w, x in zip(v[:n], v[n : 2 * n])]
+    if len(v) % 2:
+        terms.append(v[2 * n])
+    return _sum(t, *terms)
 
 
 TORCH_ORACLE: dict[str, Oracle] = {
@@ -51,7 +62,7 @@ TORCH_ORACLE: dict[str, Oracle] = {
     "abs": lambda t, x: t.abs(x),
     "sin": lambda t, x: t.sin(x),
     "cos": lambda t, x: t.cos(x),
-    "sum": lambda t, *xs: t.stack(xs).sum(),
+    "sum": _sum,
     "dot": _dot,
 }
 
