@@ -723,12 +723,19 @@ def kernel(node, g):
 {b_const}    elif type(a) is float:
 {a_const}    else:
 {both}"""
-    # n inputs: when all are Values (one C-level pass over their types tells), no per-input
-    # type test is needed, and their data is read by a C-level map.
+    # n inputs: when all are Values (one C-level pass over their types tells), a kernel
+    # unrolled for this n from the row's grad_code when it can be (see _nary_source), else
+    # the row's partials with their data read by a C-level map.
     return """
 def kernel(node, g):
     ps = node._a
     if set(map(type, ps)) == _JUST_VALUE:
+        k = by_n.get(len(ps), _MISSING)
+        if k is _MISSING:
+            k = by_n[len(ps)] = make_n(len(ps))
+        if k is not None:
+            k(node, g, ps)
+            return
         ds = partials(*map(_get_data, ps), node._data)
         for p, d in zip(ps, ds):
             p.grad += g * d
@@ -740,6 +747,47 @@ def kernel(node, g):
 """
 
 
+_MAX_UNROLLED = 64
+_MISSING: object = object()
+
+
+def _nary_source(op: Op, n: int) -> str | None:
+    """``kernel_n(node, g, ps)`` for a variadic built-in row with ``n`` Value inputs, unrolled.
+
+    Only when every partial template is a name or a number (``dot``: d/dw_i is x_i), so it
+    cannot raise and equals ``partials`` exactly; updates run in input order, so repeated
+    inputs (``dot(p, p)``) accumulate as the loop would. ``None`` otherwise.
+    """
+    gc_ = op.grad_code
+    if not op.builtin or not callable(gc_) or not 0 < n <= _MAX_UNROLLED:
+        return None
+    names = [f"x{i}" for i in range(n)]
+    try:
+        srcs = [ast.unparse(ast.parse(t, mode="eval")) for t in gc_(names, "out")]
+    except (SyntaxError, IndexError, KeyError, ValueError, TypeError):
+        return None
+    if len(srcs) != n or not all(_cannot_raise(t) for t in srcs):
+        return None
+    used = set().union(*(_names_in(t) for t in srcs))
+    lines = [f"({', '.join(f'p{i}' for i in range(n))},) = ps"]
+    lines += [f"x{i} = p{i}._data" for i in range(n) if f"x{i}" in used]
+    if "out" in used:
+        lines.append("out = node._data")
+    lines += [f"p{i}.grad += {_times_g(t)}" for i, t in enumerate(srcs)]
+    return "def kernel_n(node, g, ps):\n" + "".join(f"    {ln}\n" for ln in lines)
+
+
+def _nary_kernel(op: Op, n: int) -> Callable[[Any, Any, Any], None] | None:
+    source = _nary_source(op, n)
+    if source is None:
+        return None
+    filename = f"<backward kernel of {op.name}, {n} inputs>"
+    env: dict[str, Any] = dict(CODE_NAMESPACE)
+    exec(compile(source, filename, "exec"), env)
+    k: Callable[[Any, Any, Any], None] = env["kernel_n"]
+    return k
+
+
 def _kernel(op: Op) -> _Kernel:
     """The backward kernel of ``op`` (generated once per row, then cached on the row)."""
     k = _KERNELS.get(op)
@@ -749,6 +797,9 @@ def _kernel(op: Op) -> _Kernel:
             partials=op.partials,
             _GRAD_ERRORS=_GRAD_ERRORS,
             _JUST_VALUE=_JUST_VALUE,
+            _MISSING=_MISSING,
+            by_n={},
+            make_n=lambda n: _nary_kernel(op, n),
             _get_data=_get_data,
         )
         exec(compile(_kernel_source(op), f"<backward kernel of {op.name}>", "exec"), env)

@@ -164,3 +164,21 @@ def test_benchmark_command_prints_the_memory_table() -> None:
     for engine in ("deltagrad", "micrograd", "python"):
         assert f"| {engine} |" in out, out
     assert "RecursionError" not in out.split("| deltagrad |")[1].splitlines()[0]
+
+
+@pytest.mark.parametrize("n", [1, 2, 16, 70])
+def test_dot_backward_gives_each_weight_its_input_and_each_input_its_weight(n: int) -> None:
+    """The unrolled n-input kernel (and the generic one past 64 inputs) against the formula:
+    d(w.x + b)/dw_i = x_i, d/dx_i = w_i, d/db = 1; a repeated input gets both terms."""
+    ws = [Value(0.25 * i - 1.0) for i in range(n)]
+    xs = [Value(0.5 - 0.125 * i) for i in range(n)]
+    xs[-1] = ws[0]  # w_0 also used as an input: its gradient is x_0 + w_{n-1}
+    b = Value(0.3)
+    seed = 2.5
+    autograd.dot(ws, xs, b).backward(seed)
+    for i in range(n - 1):
+        assert xs[i].grad == seed * ws[i].data, (i, xs[i].grad)
+    for i in range(1, n):
+        assert ws[i].grad == seed * xs[i].data, (i, ws[i].grad)
+    assert ws[0].grad == seed * xs[0].data + seed * ws[n - 1].data
+    assert b.grad == seed
