@@ -989,7 +989,7 @@ def _times(d: str, partial: str) -> str:
 # ---------------------------------------------------------------------------------------------
 # The compiled program
 
-_get_data = attrgetter("_data")
+_get_data = attrgetter("data")
 
 
 class Program:

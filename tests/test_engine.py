@@ -210,13 +210,21 @@ def test_label_is_stored_assignable_and_shown_in_repr() -> None:
 def test_data_is_a_float_and_assignable() -> None:
     v = Value(3)
     assert type(v.data) is float and v.data == 3.0 and v.grad == 0.0
-    v.data = 4
-    assert type(v.data) is float and v.data == 4.0
-    v.data = np.float32(0.5)
-    assert type(v.data) is float and v.data == 0.5
-    assert v.item() == 0.5 and float(v) == 0.5
-    with pytest.raises(TypeError, match="str"):
-        v.data = "1"  # type: ignore[assignment]
+    assert type(Value(np.float32(0.5)).data) is float
+    v.data = 4.5
+    assert v.data == 4.5 and (v * 2).data == 9.0
+    v.data -= 0.5  # the micrograd update loop: a plain attribute
+    assert v.data == 4.0
+    assert v.item() == 4.0 and float(v) == 4.0
+
+
+def test_an_op_on_non_numeric_data_names_the_op_and_the_value() -> None:
+    v = Value(1.0)
+    v.data = "1"  # type: ignore[assignment]
+    with pytest.raises(TypeError, match=r"mul\('1', 2.0\)"):
+        v * 2
+    with pytest.raises(TypeError, match=r"exp\('1'\)"):
+        v.exp()
 
 
 def test_numpy_scalars_work_on_either_side() -> None:
