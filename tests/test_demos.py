@@ -194,3 +194,75 @@ def test_graph_demo_renders_and_explains_the_weight_gradient(
     assert f"{r['grad']:.4f}" in text
     dot = r["dot"].read_text()
     assert "cluster" in dot and "digraph" in dot
+
+
+# ---------------------------------------------------------------------------------------------
+# graph: the README picture (docs/graph.svg) is the demo's first graph
+
+DOCS = ROOT / "docs"
+SVG_NS = "{http://www.w3.org/2000/svg}"
+
+
+def _readme_forward(w: float) -> tuple[float, float, float]:
+    """The README net in plain floats, as a function of w0 of layer0.neuron1: (L, y, h1)."""
+    x0, x1 = 1.0, -2.0
+    h0 = math.tanh(0.6 * x0 + 0.2 * x1 + 0.1)
+    h1 = math.tanh(w * x0 + 0.4 * x1 + 0.2)
+    h2 = max(0.0, 0.3 * x0 + 0.9 * x1 - 0.3)  # z = -1.8: the dead ReLU
+    y = math.tanh(0.8 * h0 - 0.7 * h1 + 0.5 * h2 + 0.1)
+    return (y - 1.0) ** 2, y, h1
+
+
+def test_readme_picture_dot_is_byte_identical_to_what_the_demo_draws(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    r = graph.run(tmp_path)
+    capsys.readouterr()
+    produced = r["readme_dot"].read_bytes()
+    committed = (DOCS / "graph.dot").read_bytes()
+    assert produced == committed, (
+        "docs/graph.dot is stale: run `python -m demos.graph --out DIR` and copy "
+        "DIR/readme_graph.dot and DIR/readme_graph.svg to docs/graph.dot and docs/graph.svg"
+    )
+    # docs/graph.svg is the rendering of that DOT: the same node ids, one SVG node each.
+    svg = _valid_svg(DOCS / "graph.svg")
+    svg_nodes = {
+        g.findtext(f"{SVG_NS}title")
+        for g in svg.iter(f"{SVG_NS}g")
+        if g.get("class") == "node"
+    }  # fmt: skip
+    dot_nodes = set(re.findall(r"^\t([vo]\d+) \[", committed.decode(), flags=re.M))
+    assert dot_nodes and svg_nodes == dot_nodes
+
+
+def test_readme_picture_caption_gives_dl_dw_as_delta_times_x_equal_to_w_grad(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    r = graph.run(tmp_path)
+    out = capsys.readouterr().out
+    w = r["readme_net"].weight
+    # Independent references: central differences of the loss in plain floats, and the chain
+    # rule by hand: dL/dw = delta * x0, delta = dL/da * da/dz, dL/da = 2(y-1)(1-y^2) * (-0.7).
+    eps = 1e-6
+    numeric = (_readme_forward(-0.5 + eps)[0] - _readme_forward(-0.5 - eps)[0]) / (2 * eps)
+    loss, y, h1 = _readme_forward(-0.5)
+    dl_da = 2 * (y - 1.0) * (1 - y * y) * -0.7
+    da_dz = 1 - h1 * h1
+    by_hand = dl_da * da_dz * 1.0
+    assert by_hand == pytest.approx(numeric, abs=1e-8)
+    assert w.data == -0.5 and w.label == "w0" and w.scope == "mlp.layer0.neuron1"
+    assert r["readme_net"].loss.data == pytest.approx(loss, rel=1e-14)
+    assert w.grad == pytest.approx(by_hand, rel=1e-12)
+    assert r["readme_grad"] == w.grad
+    caption = (
+        "dL/dw = δ · x = (dL/da · da/dz) · x = "
+        f"({dl_da:.4f} · {da_dz:.4f}) · 1.0000 = {by_hand:.4f}"
+    )
+    # The committed picture states that gradient; the demo prints the same line.
+    texts = [t.text or "" for t in _valid_svg(DOCS / "graph.svg").iter(f"{SVG_NS}text")]
+    assert caption in texts, f"caption {caption!r} not among the SVG's texts"
+    assert f"w.grad = {by_hand:.4f} (equal)" in " ".join(texts)
+    assert caption in out
+    # The dead ReLU: z = 0.3 - 1.8 - 0.3 = -1.8, drawn with a gradient of exactly 0.
+    assert "data -1.8000" in texts and texts[texts.index("data -1.8000") + 1] == "grad 0.0000"
+    assert "dead relu in mlp.layer0.neuron2: z = -1.8000" in out
