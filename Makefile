@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.deltagrad-installed
 TORCH  := torch==2.13.0
 LINTED := autograd nn tests demos benchmarks
 
-.PHONY: setup test demo bench lint typecheck clean
+.PHONY: setup test demo bench lint typecheck clean docs-graph
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -38,3 +38,9 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+# Redraw the README picture from the demo (tests/test_demos.py checks docs/graph.dot matches).
+docs-graph: setup
+	$(PY) -m demos.graph --out out
+	cp out/readme_graph.svg docs/graph.svg
+	cp out/readme_graph.dot docs/graph.dot
