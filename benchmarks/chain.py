@@ -40,15 +40,20 @@ def reference(steps: int) -> tuple[float, float]:
     return y, d
 
 
-def build_deltagrad(steps: int) -> tuple[float, Backward, Any]:
-    from autograd import Value
-
-    x = Value(X0)
+def _forward(value_cls: Any, steps: int) -> tuple[float, Any, Any]:
+    """Build the chain from ``value_cls(X0)``: (forward seconds, x, y)."""
+    x = value_cls(X0)
     t = clock()
     y = x
     for _ in range(steps):
         y = (SCALE * y + SHIFT).relu()
-    fwd = clock() - t
+    return clock() - t, x, y
+
+
+def build_deltagrad(steps: int) -> tuple[float, Backward, Any]:
+    from autograd import Value
+
+    fwd, x, y = _forward(Value, steps)
 
     def backward() -> tuple[float, float, float]:
         x.grad = 0.0
@@ -62,12 +67,7 @@ def build_deltagrad(steps: int) -> tuple[float, Backward, Any]:
 def build_micrograd(steps: int) -> tuple[float, Backward, Any]:
     from micrograd.engine import Value as MValue
 
-    x = MValue(X0)
-    t = clock()
-    y = x
-    for _ in range(steps):
-        y = (SCALE * y + SHIFT).relu()
-    fwd = clock() - t
+    fwd, x, y = _forward(MValue, steps)
 
     def backward() -> tuple[float, float, float]:
         # micrograd's backward adds into every node's grad: zero them all (untimed) so that a
