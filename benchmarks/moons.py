@@ -194,6 +194,16 @@ def setup_deltagrad_compiled(prob: MoonsProblem) -> Step:
 # PyTorch
 
 
+def _torch_sgd(torch: Any, total: Any, params: Sequence[Any], k: int) -> float:
+    """Backward from ``total`` and one SGD step on ``params`` (grads already zeroed)."""
+    total.backward()
+    lr = learning_rate(k)
+    with torch.no_grad():
+        for p in params:
+            p -= lr * p.grad
+    return float(total.item())
+
+
 def setup_torch_scalar(prob: MoonsProblem) -> Step:
     """micrograd's graph with 0-d float64 tensors in place of Values."""
     import torch
@@ -234,12 +244,7 @@ def setup_torch_scalar(prob: MoonsProblem) -> Step:
         total = data_loss + reg_loss
         for p in params:
             p.grad = None
-        total.backward()
-        lr = learning_rate(k)
-        with torch.no_grad():
-            for p in params:
-                p -= lr * p.grad
-        return float(total.item())
+        return _torch_sgd(torch, total, params, k)
 
     return step
 
@@ -267,12 +272,7 @@ def setup_torch_batched(prob: MoonsProblem) -> Step:
         scores = model(x).squeeze(1)
         total = torch.relu(1 - y * scores).mean() + alpha * sum((p * p).sum() for p in params)
         model.zero_grad()
-        total.backward()
-        lr = learning_rate(k)
-        with torch.no_grad():
-            for p in params:
-                p -= lr * p.grad
-        return float(total.item())
+        return _torch_sgd(torch, total, params, k)
 
     return step
 
