@@ -81,6 +81,13 @@ class Op:
     def __repr__(self) -> str:
         return f"<Op {self.name} arity={self.arity} symbol={self.symbol!r}>"
 
+    def __reduce__(self) -> tuple[Callable[[str], Op], tuple[str]]:
+        # A row holds lambdas, which pickle cannot store: a pickled graph (a model after a
+        # forward pass, a node sent to another process) refers to its rows by name, and
+        # copy/deepcopy keep the very row of the table. A user-defined op must be defined
+        # again (same name) before unpickling elsewhere; get_op names it if not.
+        return (get_op, (self.name,))
+
 
 #: The table itself: name -> Op, in registration order.
 OPS: dict[str, Op] = {}
