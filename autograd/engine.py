@@ -211,6 +211,10 @@ class Value:
         head = f"label={lab!r}, " if lab else ""
         return f"Value({head}data={self.data!r}, grad={self.grad!r})"
 
+    def __format__(self, spec: str) -> str:
+        # f"{loss:.4f}" formats the number, as for a 0-d torch tensor; f"{v}" stays str(v).
+        return format(self.data, spec) if spec else str(self)
+
     # -- backward ---------------------------------------------------------------------------
 
     def backward(self, gradient: float = 1.0) -> None:
