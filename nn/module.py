@@ -39,12 +39,25 @@ class IncompatibleKeys(NamedTuple):
     unexpected_keys: list[str]
 
 
+def _public_attributes(obj: object) -> list[tuple[str, Any]]:
+    return [(k, v) for k, v in getattr(obj, "__dict__", {}).items() if not k.startswith("_")]
+
+
+def _all_of(val: object, kind: type) -> bool:
+    """``val`` is a non-empty list or tuple of ``kind`` instances."""
+    return isinstance(val, (list, tuple)) and len(val) > 0 and all(isinstance(v, kind) for v in val)
+
+
 class Module:
     """Base class of ``Neuron``, ``Layer`` and ``MLP`` (and of your own modules).
 
     A subclass says what it owns by overriding :meth:`local_parameters` (Values it holds
     directly) and :meth:`named_children` (sub-modules); everything else (naming, state dicts,
-    save/load, ``zero_grad``) is derived from those two.
+    save/load, ``zero_grad``) is derived from those two. Without overrides, both are found
+    PyTorch style, from the instance's attributes in the order they were set: a Module, or a
+    list/tuple of Modules, is a child (``blocks.0``); a leaf Value, or a list/tuple of leaf
+    Values, is a parameter (``w``, ``w.1``; a bias when named ``b`` or ``bias*``). Attributes
+    whose names start with ``_`` are skipped: keep per-call Values there.
 
     Attributes:
         name: This module's segment of the autograd scope path (``"mlp"``, ``"layer0"``, ...).
@@ -55,12 +68,31 @@ class Module:
     # -- what a module owns: the two hooks -----------------------------------------------------
 
     def local_parameters(self) -> list[tuple[str, Value, bool]]:
-        """The Values this module holds itself: ``(name, value, is_bias)`` in order."""
-        return []
+        """The Values this module holds itself: ``(name, value, is_bias)`` in order.
+
+        By default the leaf Values among the public attributes (see the class docstring), so
+        that a subclass written as in PyTorch does not silently own no parameters."""
+        out: list[tuple[str, Value, bool]] = []
+        for attr, val in _public_attributes(self):
+            is_bias = attr == "b" or attr.startswith("bias")
+            if isinstance(val, Value):
+                if val.is_leaf():
+                    out.append((attr, val, is_bias))
+            elif _all_of(val, Value) and all(v.is_leaf() for v in val):
+                out.extend((f"{attr}.{i}", v, is_bias) for i, v in enumerate(val))
+        return out
 
     def named_children(self) -> list[tuple[str, Module]]:
-        """The direct sub-modules: ``(name, module)`` in order."""
-        return []
+        """The direct sub-modules: ``(name, module)`` in order.
+
+        By default the Modules among the public attributes (see the class docstring)."""
+        out: list[tuple[str, Module]] = []
+        for attr, val in _public_attributes(self):
+            if isinstance(val, Module):
+                out.append((attr, val))
+            elif _all_of(val, Module):
+                out.extend((f"{attr}.{i}", m) for i, m in enumerate(val))
+        return out
 
     def architecture(self) -> dict[str, Any]:
         """A JSON-able description of the structure; a save file must match it to load."""
