@@ -28,7 +28,7 @@ import threading
 import types
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import ContextDecorator, contextmanager, suppress
+from contextlib import AbstractContextManager, ContextDecorator, contextmanager, suppress
 from typing import TYPE_CHECKING, Any, Union
 
 from .ops import CODE_NAMESPACE, OPS, Op, register
@@ -929,11 +929,10 @@ def _reset_grads(root: Value) -> None:
 
 
 @contextmanager
-def no_grad() -> Iterator[None]:
-    """Inside, operations record nothing: each result is a leaf (``op == ""``). Per thread."""
+def _grad_mode(enabled: bool) -> Iterator[None]:
     st = _state
     prev = st.grad_enabled
-    st.grad_enabled = False
+    st.grad_enabled = enabled
     _bump(1)
     try:
         yield
@@ -942,18 +941,17 @@ def no_grad() -> Iterator[None]:
         _bump(-1)
 
 
-@contextmanager
-def enable_grad() -> Iterator[None]:
+def no_grad() -> AbstractContextManager[None]:
+    """Inside, operations record nothing: each result is a leaf (``op == ""``). Per thread.
+
+    Also usable as a decorator, like ``torch.no_grad``.
+    """
+    return _grad_mode(False)
+
+
+def enable_grad() -> AbstractContextManager[None]:
     """Turn recording back on inside a :func:`no_grad` block (as ``torch.enable_grad``)."""
-    st = _state
-    prev = st.grad_enabled
-    st.grad_enabled = True
-    _bump(1)
-    try:
-        yield
-    finally:
-        st.grad_enabled = prev
-        _bump(-1)
+    return _grad_mode(True)
 
 
 def is_grad_enabled() -> bool:
