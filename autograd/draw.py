@@ -457,7 +457,9 @@ def _clusters(buckets: dict[str, list[str]]) -> list[str]:
         count += 1
         out.extend(buckets.get(path, ()))
         stack.append((path, -1))
-        stack.extend((c, depth + 1) for c in reversed(children[path]))
+        # Siblings are written last-first: with rankdir=LR, dot stacks sibling clusters
+        # bottom-up in the order written, so neuron0 ends up on top, as a reader expects.
+        stack.extend((c, depth + 1) for c in children[path])
     return out
 
 
