@@ -42,6 +42,9 @@ LOSSES: dict[str, str] = {
     "cross_entropy": "class indices, one logit per class; accuracy = argmax agreement",
 }
 
+#: Other names accepted for the same losses (the loss functions' own names, without ``_loss``).
+LOSS_ALIASES: dict[str, str] = {"bce_with_logits": "bce"}
+
 LossFn = Callable[[list[Value], list[Any]], Value]
 Callback = Callable[[int, "History", Any], Any]
 
@@ -118,6 +121,8 @@ def _resolve_loss(loss: str | LossFn) -> tuple[str, LossFn]:
 
     if callable(loss):
         return "custom", loss
+    if isinstance(loss, str):
+        loss = LOSS_ALIASES.get(loss, loss)
     if not isinstance(loss, str) or loss not in LOSSES:
         known = ", ".join(repr(k) for k in LOSSES)
         raise ValueError(f"fit: unknown loss {loss!r}; use one of {known} or a callable")

@@ -189,6 +189,20 @@ def test_accuracy_is_sign_or_argmax_agreement_and_none_for_regression(
     assert h.accuracy[0] == hits / len(X4)
 
 
+def test_bce_with_logits_is_another_name_for_bce() -> None:
+    y = [1.0, 0.0, 1.0, 0.0]
+    a, b = nn.MLP(2, [3, 1], seed=5), nn.MLP(2, [3, 1], seed=5)
+    ha = nn.fit(a, X4, y, loss="bce", epochs=2, progress=False)
+    hb = nn.fit(b, X4, y, loss="bce_with_logits", epochs=2, progress=False)
+    # the mean of softplus-style terms, by hand, for the first epoch
+    with autograd.no_grad():
+        c = nn.MLP(2, [3, 1], seed=5)
+        logits = [c(x).data for x in X4]
+    by_hand = sum(max(z, 0) - z * t + math.log1p(math.exp(-abs(z))) for z, t in zip(logits, y))
+    assert hb.loss == ha.loss and hb.accuracy == ha.accuracy
+    assert math.isclose(hb.loss[0], by_hand / 4, rel_tol=1e-12)
+
+
 def test_callable_loss_gets_preds_and_targets() -> None:
     model = nn.MLP(2, [2, 1], seed=9)
     got: list[tuple[int, int]] = []
