@@ -40,7 +40,6 @@ import ast
 import builtins
 import keyword
 import re
-import string
 from collections.abc import Callable, Iterable, Sequence
 from operator import attrgetter
 from typing import Any
@@ -138,14 +137,6 @@ class _Names:
 
 # ---------------------------------------------------------------------------------------------
 # Templates
-
-
-def _fields(template: str) -> set[int]:
-    out: set[int] = set()
-    for _, field, _, _ in string.Formatter().parse(template):
-        if field is not None and field.isdigit():
-            out.add(int(field))
-    return out
 
 
 def _check_expr(text: object, allowed: Iterable[str], what: str) -> str:

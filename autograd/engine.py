@@ -424,7 +424,7 @@ def apply_op(op: Op | str, *args: Operand) -> Value:
     Returns:
         The new node.
     """
-    row = op if type(op) is Op or isinstance(op, Op) else OPS.get(op)
+    row = op if isinstance(op, Op) else OPS.get(op)
     if row is None:
         raise KeyError(f"no op named {op!r} in the op table")
     return _apply(row, args)
