@@ -16,9 +16,13 @@ How the picture is made:
   :func:`_html`, which escapes ``& < > "`` and doubles backslashes (Graphviz substitutes
   ``\\N``, ``\\G``... even inside HTML labels, and collapses ``\\\\``).
 * Local derivatives come from the op table: ``v.op_info.partials(*parent_datas, v.data)``.
-* The one structural rule that knows an op row is :data:`NEURON_OP`: a node made by it is a
-  neuron's pre-activation ``z`` (parents ``(w_1..w_n, x_1..x_n[, b])``, its grad is the
-  neuron's delta). It is used for the weight caption and for collapsing neuron clusters.
+* The one structural rule that knows an op row is :data:`~autograd.ops.NEURON_OP` (the fused
+  ``autograd.dot``): a node made by it is a neuron's pre-activation ``z`` (parents
+  ``(w_1..w_n, x_1..x_n[, b])``, its grad is the neuron's delta). A scope holding such nodes
+  is a neuron cluster: with ``max_nodes`` exceeded it collapses into one node showing, for
+  each call of the neuron, z, its output ``a`` (the most downstream node of the scope
+  computed from that z) and delta = z.grad. A highlighted value used once, in a weight slot
+  of such a node, gets the caption ``dL/dw = delta * x``.
 * No recursion: one pass in topological order for each of highlight, collapse and output.
 """
 
@@ -37,17 +41,9 @@ import graphviz
 
 from ._render import RendererNotFoundError, find_renderer, render_source, write_atomic
 from .engine import Value, topological_order
-from .ops import OPS, Op
+from .ops import NEURON_OP, Op
 
 __all__ = ["NEURON_OP", "RendererNotFoundError", "draw_graph", "render_graph"]
-
-#: The op row whose nodes are neuron pre-activations ``z = sum_i w_i x_i + b`` (the fused
-#: ``autograd.dot``). A scope holding such nodes is a neuron cluster: with ``max_nodes``
-#: exceeded it collapses into one node showing, for each call of the neuron, z, its output
-#: ``a`` (the most downstream node of the scope computed from that z) and delta = z.grad. A
-#: highlighted value used once, in a weight slot of such a node, gets the caption
-#: ``dL/dw = delta * x``.
-NEURON_OP: Op = OPS["dot"]
 
 _RANKDIRS = ("TB", "LR", "BT", "RL")
 

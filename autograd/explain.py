@@ -28,13 +28,9 @@ import math
 from dataclasses import dataclass, field
 
 from .engine import Value, _state, topological_order
-from .ops import OPS, Op
+from .ops import NEURON_OP, Op
 
 __all__ = ["Explanation", "Neuron", "Term", "explain_grad"]
-
-#: The op row that marks a neuron's pre-activation z = sum_i w_i x_i (+ b): the one place
-#: where explanations recognise an op, by its table row (see the module docstring).
-NEURON_OP: Op = OPS["dot"]
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["CODE_NAMESPACE", "OPS", "Op", "get_op", "register"]
+__all__ = ["CODE_NAMESPACE", "NEURON_OP", "OPS", "Op", "get_op", "register"]
 
 Template = str | Callable[[Sequence[str], str], str]
 
@@ -433,7 +433,9 @@ _builtin(
     forward=_sum, partials=_sum_partials,
     code=_sum_code, grad_code=_sum_grad_code,
 )  # fmt: skip
-_builtin(
+#: The row of a neuron's pre-activation z = sum_i w_i x_i (+ b) (``autograd.dot``): the one
+#: row that drawing and explanations recognise, to find neurons and their delta = z.grad.
+NEURON_OP: Op = _builtin(
     name="dot", arity=-1, symbol="Σ w·x",
     domain=((-3.0, 3.0),),
     doc="sum_i w_i x_i [+ b] over inputs (w..., x..., [b]); d/dw_i = x_i, d/dx_i = w_i, d/db = 1",
