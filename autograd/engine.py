@@ -506,7 +506,7 @@ def _make_method(op: Op) -> Callable[..., Value]:
             args = _bind_keywords(op, args, kwargs)
         if len(args) < n_extra:
             args = args + defaults[len(defaults) - (n_extra - len(args)) :]
-        return apply_op(op, self, *args)
+        return _apply(op, (self, *args))
 
     method.__name__ = op.name
     method.__doc__ = op.doc
@@ -1082,7 +1082,7 @@ def define_op(
     )
 
     def apply(*args: Operand) -> Value:
-        return apply_op(op, *args)
+        return _apply(op, args)
 
     apply.__name__ = name
     apply.__doc__ = doc or f"The user-defined op {name!r}."
