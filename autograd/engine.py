@@ -56,7 +56,6 @@ class _ThreadState(threading.local):
     def __init__(self) -> None:
         self.grad_enabled = True
         self.meta: tuple[str, str] = _NO_META
-        self.scopes: list[str] = []
         self.depth = 0  # nesting depth of no_grad / enable_grad / scope in this thread
         # The root of this thread's last backward pass (weakly: it must not keep a graph
         # alive), so that explain_grad(value) can find the graph value.grad came from.
@@ -980,7 +979,6 @@ class _Scope(ContextDecorator):
         prev = self._prev = st.meta
         path = f"{prev[1]}.{self._name}" if prev[1] else self._name
         st.meta = ("", path)
-        st.scopes.append(path)
         _bump(1)
         return path
 
@@ -988,7 +986,6 @@ class _Scope(ContextDecorator):
         st = _state
         st.meta = self._prev  # type: ignore[assignment]
         self._prev = None
-        st.scopes.pop()
         _bump(-1)
 
 
