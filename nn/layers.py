@@ -347,9 +347,7 @@ class MLP(Module):
     def parameters(self) -> list[Value]:
         out: list[Value] = []
         for layer in self.layers:
-            for n in layer.neurons:
-                out.extend(n.w)
-                out.append(n.b)
+            out.extend(layer.parameters())
         return out
 
     def architecture(self) -> dict[str, Any]:
