@@ -992,9 +992,9 @@ class _Scope(ContextDecorator):
 def scope(name: str) -> _Scope:
     """Tag every Value created inside with the scope path (nested scopes join with dots).
 
-    ``nn`` creates each neuron inside ``scope("layers.0.neurons.2")`` so that renderers can
-    group nodes by layer and neuron. ``with scope(name) as path`` gives the full path. Per
-    thread.
+    ``nn`` runs each neuron inside nested scopes ``mlp``, ``layer0``, ``neuron2`` (path
+    ``"mlp.layer0.neuron2"``) so that renderers can group nodes by layer and neuron.
+    ``with scope(name) as path`` gives the full path. Per thread.
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"scope: name must be a non-empty str, got {name!r}")

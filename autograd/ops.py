@@ -38,7 +38,7 @@ class Op:
 
     Attributes:
         name: Unique name; also the ``.op`` string of the nodes it makes.
-        arity: Number of inputs, or -1 for any number (``sum``, ``dot``, ``linear``).
+        arity: Number of inputs, or -1 for any number (``sum``, ``dot``).
         forward: ``forward(*inputs) -> float`` on Python floats.
         partials: ``partials(*inputs, out) -> tuple`` of local derivatives, one per input.
         symbol: Short text drawn on the op node of a rendered graph.
