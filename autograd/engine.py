@@ -351,6 +351,8 @@ def factory(op, fwd):
     def method(self, other):
         if type(other) is Value:
             y = other.data
+        elif type(other) is float:
+            y = other
         else:
             other = _operand(other)
             if other is None:
