@@ -223,15 +223,8 @@ def test_draw_graph_shows_the_user_symbol_escaped() -> None:
     assert "12.0000" in dot_src  # w.grad = 2 * 2x
 
 
-def _compile() -> object:
-    if not hasattr(autograd, "compile"):  # pragma: no cover - built by another change
-        pytest.skip("autograd.compile is not part of this tree yet")
-    return autograd.compile
-
-
 @pytest.mark.parametrize("templates", [True, False], ids=["code_templates", "float_fallback"])
 def test_compile_runs_a_user_op_on_a_batch(templates: bool) -> None:
-    compile_ = _compile()
     kw = {"code": "log(1.0 + exp({0}))", "grad_code": ("sigmoid({0})",)} if templates else {}
     sp = define_op(
         f"t_softplus_compiled_{templates}",
@@ -240,7 +233,7 @@ def test_compile_runs_a_user_op_on_a_batch(templates: bool) -> None:
         **kw,  # type: ignore[arg-type]
     )
     w, x = Value(0.7, label="w"), Value(0.0, label="x")
-    prog = compile_(sp(w * x), [x])  # type: ignore[operator]
+    prog = autograd.compile(sp(w * x), [x])
     xs = [-2.0, -0.5, 0.0, 1.25, 3.0]
     out = prog.forward(xs)
     assert list(out) == pytest.approx([_softplus(0.7 * xi) for xi in xs], rel=1e-12)

@@ -634,25 +634,17 @@ def test_collapse_without_neuron_clusters_says_so() -> None:
 def test_collapse_of_an_nn_mlp_gives_one_node_per_neuron() -> None:
     import nn
 
-    if hasattr(nn, "MLP"):
-        m = nn.MLP(2, [3, 2, 1], seed=0)
-        y = m([0.5, -1.0])
-        y.backward()
-        root = y
-        n_neurons = 6
-    else:  # nn not written yet: the same scopes by hand
-        root = net().loss
-        n_neurons = 4
-    d = parse(draw_graph(root, max_nodes=5).source)
-    assert sum(k.startswith("g") for k in d.nodes) == n_neurons
+    m = nn.MLP(2, [3, 2, 1], seed=0)
+    y = m([0.5, -1.0])
+    y.backward()
+    d = parse(draw_graph(y, max_nodes=5).source)
+    assert sum(k.startswith("g") for k in d.nodes) == 6  # 3 + 2 + 1 neurons
     assert "Collapsed" in d.caption
 
 
 def test_highlight_of_an_nn_mlp_weight_matches_central_difference() -> None:
     import nn
 
-    if not hasattr(nn, "MLP"):
-        pytest.skip("nn.MLP not present")
     m = nn.MLP(2, [3, 1], activation="tanh", seed=3)
     neuron = m.layers[0].neurons[1]
     w = neuron.w[0]

@@ -309,7 +309,6 @@ def test_x_and_y_of_different_lengths_raise() -> None:
         nn.fit(nn.MLP(2, [1], seed=0), X4, Y4[:3], progress=False)
 
 
-@pytest.mark.skipif(not hasattr(autograd, "compile"), reason="autograd.compile not built yet")
 @pytest.mark.parametrize(
     ("loss", "y", "nout", "l1", "l2"),
     [
