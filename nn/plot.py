@@ -183,25 +183,23 @@ def history(h: Any, path: str | os.PathLike[str]) -> Path:
 def _scorer(model: Any) -> Callable[[Any, Any], Any]:
     """A function (xs, ys) -> model outputs of shape (n_outputs, N) for grid columns.
 
-    Uses ``autograd.compile`` when it is available (one numpy program for the whole grid),
-    else runs the model sample by sample without recording a graph.
+    Uses ``autograd.compile`` (one numpy program for the whole grid); a model it rejects
+    runs sample by sample without recording a graph.
     """
     import numpy as np
 
-    compile_fn = getattr(autograd, "compile", None)
-    if compile_fn is not None:
-        try:
-            ins = [Value(0.0, label="x0"), Value(0.0, label="x1")]
-            out = model(ins)
-            outs = [out] if isinstance(out, Value) else list(out)
-            progs = [compile_fn(o, ins) for o in outs]
+    try:
+        ins = [Value(0.0, label="x0"), Value(0.0, label="x1")]
+        out = model(ins)
+        outs = [out] if isinstance(out, Value) else list(out)
+        progs = [autograd.compile(o, ins) for o in outs]
 
-            def compiled(xs: Any, ys: Any) -> Any:
-                return np.stack([np.asarray(pr.forward(xs, ys), dtype=float) for pr in progs])
+        def compiled(xs: Any, ys: Any) -> Any:
+            return np.stack([np.asarray(pr.forward(xs, ys), dtype=float) for pr in progs])
 
-            return compiled
-        except Exception:  # a graph the compiler rejects still plots, just slower
-            pass
+        return compiled
+    except Exception:  # a graph the compiler rejects still plots, just slower
+        pass
 
     def interpreted(xs: Any, ys: Any) -> Any:
         cols = []

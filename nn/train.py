@@ -485,12 +485,6 @@ class _CompiledStep:
 
         from . import l1_penalty, l2_penalty
 
-        compile_fn = getattr(autograd, "compile", None)
-        if compile_fn is None:
-            raise RuntimeError(
-                "fit(compiled=True) needs autograd.compile, which this build lacks; "
-                "use compiled=False"
-            )
         self.kind = kind
         nin = len(rows[0])
         if any(len(r) != nin for r in rows):
@@ -534,9 +528,9 @@ class _CompiledStep:
         if l2:
             root = root + l2_penalty(model, l2)
         inputs = xs + ts
-        self.prog = compile_fn(root, inputs)
-        self.data_prog = compile_fn(data, inputs) if (l1 or l2) else None
-        self.out_progs = [compile_fn(o, xs) for o in outs]
+        self.prog = autograd.compile(root, inputs)
+        self.data_prog = autograd.compile(data, inputs) if (l1 or l2) else None
+        self.out_progs = [autograd.compile(o, xs) for o in outs]
         self.xcols = list(np.array(rows, dtype=float).T)
         self.tcols = tcols
         self.ys = ys
