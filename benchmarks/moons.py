@@ -181,13 +181,9 @@ def setup_deltagrad(prob: MoonsProblem) -> Step:
 
 
 def setup_deltagrad_compiled(prob: MoonsProblem) -> Step:
-    from . import compile_bench  # type: ignore[attr-defined]
+    from .compile_bench import moons_step_compiled  # imported here: it imports this module
 
-    make = getattr(compile_bench, "moons_step", None) or getattr(compile_bench, "setup", None)
-    if make is None:
-        raise RuntimeError("benchmarks/compile_bench.py has no moons_step(problem) function")
-    step: Step = make(prob)
-    return step
+    return moons_step_compiled(prob)
 
 
 # ---------------------------------------------------------------------------------------------
