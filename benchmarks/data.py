@@ -7,7 +7,6 @@ each engine's loss can be checked against micrograd's before its time counts.
 from __future__ import annotations
 
 import itertools
-import math
 import random
 
 __all__ = ["LAYERS", "MoonsProblem", "init_weights", "learning_rate", "make_moons", "problem"]
@@ -20,51 +19,15 @@ ALPHA = 1e-4
 Weights = list[tuple[list[list[float]], list[float]]]
 
 
-def _own_moons(n_samples: int, noise: float, seed: int) -> tuple[list[list[float]], list[int]]:
-    # sklearn.datasets.make_moons, with Python's random in place of numpy's generator.
-    rng = random.Random(seed)
-    n_out = n_samples // 2
-    n_in = n_samples - n_out
-    xs: list[list[float]] = []
-    for i in range(n_out):
-        t = math.pi * i / (n_out - 1) if n_out > 1 else 0.0
-        xs.append([math.cos(t), math.sin(t)])
-    for i in range(n_in):
-        t = math.pi * i / (n_in - 1) if n_in > 1 else 0.0
-        xs.append([1.0 - math.cos(t), 1.0 - math.sin(t) - 0.5])
-    ys = [0] * n_out + [1] * n_in
-    idx = list(range(n_samples))
-    rng.shuffle(idx)
-    xs = [[x + rng.gauss(0.0, noise) for x in xs[i]] for i in idx]
-    ys = [ys[i] for i in idx]
-    return xs, ys
-
-
 def make_moons(
     n_samples: int = 100, noise: float = 0.1, seed: int = 1337
 ) -> tuple[list[list[float]], list[float]]:
-    """Two interleaved half circles; labels are -1.0 / +1.0 (micrograd's hinge-loss demo).
+    """``nn.data.make_moons`` as plain floats: points and labels -1.0 / +1.0 (micrograd's
+    hinge-loss demo). Every engine of one run gets the same floats."""
+    from nn import data as nn_data
 
-    Uses ``nn.data.make_moons`` when the nn package provides it, else an own copy of
-    sklearn's construction. Either way every engine of one run gets the same floats.
-    """
-    xs: list[list[float]] | None = None
-    ys: list[int] | None = None
-    try:
-        from nn import data as nn_data  # type: ignore[attr-defined]
-
-        got = nn_data.make_moons(n_samples, noise=noise, seed=seed)
-        gx, gy = got[0], got[1]
-        xs = [[float(a) for a in row] for row in gx]
-        ys = [round(float(v)) for v in gy]
-    except Exception:  # not there yet, or another signature: use our own copy
-        xs = None
-    if xs is None or ys is None:
-        xs, ys = _own_moons(n_samples, noise, seed)
-    # labels {0, 1} -> {-1, +1}; labels already in {-1, +1} stay as they are
-    zero_one = all(v in (0, 1) for v in ys)
-    labels = [float(2 * v - 1) if zero_one else float(v) for v in ys]
-    return xs, labels
+    xs, ys = nn_data.make_moons(n_samples, noise=noise, seed=seed)
+    return [[float(a) for a in row] for row in xs], [float(v) for v in ys]
 
 
 def init_weights(seed: int = 1337, layers: tuple[int, ...] = LAYERS) -> Weights:

@@ -251,7 +251,8 @@ def test_single_input_may_be_a_bare_number() -> None:
 
 
 def test_numpy_rows_are_accepted_as_inputs() -> None:
-    np = pytest.importorskip("numpy")
+    import numpy as np
+
     model = nn.MLP(2, [2, 1], seed=0)
     a = model(np.array([0.5, -0.5]))
     b = model([0.5, -0.5])
