@@ -57,6 +57,16 @@ class _OpMLP:
         return [p for layer in self.layers for n in layer for p in n.parameters()]
 
 
+def _sgd(total: Any, params: Sequence[Any], k: int) -> float:
+    """Backward from ``total`` and micrograd's SGD step on ``params`` (grads already zeroed),
+    for the engines whose Values have ``.data``/``.grad`` floats (micrograd's and ours)."""
+    total.backward()
+    lr = learning_rate(k)
+    for p in params:
+        p.data -= lr * p.grad
+    return float(total.data)
+
+
 def _operator_step(value: Any, model: Any, prob: MoonsProblem) -> Step:
     """The demo's loss function and update, written exactly as micrograd's notebook."""
     xs, ys, alpha = prob.xs, prob.ys, prob.alpha
@@ -71,11 +81,7 @@ def _operator_step(value: Any, model: Any, prob: MoonsProblem) -> Step:
         total = data_loss + reg_loss
         for p in params:
             p.grad = 0.0
-        total.backward()
-        lr = learning_rate(k)
-        for p in params:
-            p.data -= lr * p.grad
-        return float(total.data)
+        return _sgd(total, params, k)
 
     return step
 
@@ -167,11 +173,7 @@ def setup_deltagrad(prob: MoonsProblem) -> Step:
         losses = [(1.0 - yi * s).relu() for yi, s in zip(ys, scores)]
         total = autograd.sum(losses) * inv_n + alpha * autograd.dot(params, params)
         model.zero_grad()
-        total.backward()
-        lr = learning_rate(k)
-        for p in params:
-            p.data -= lr * p.grad
-        return float(total.data)
+        return _sgd(total, params, k)
 
     return step
 
