@@ -48,7 +48,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .engine import Value, topological_order
-from .ops import CODE_NAMESPACE, Op
+from .ops import CODE_NAMESPACE, Op, scaled, template_names
 
 __all__ = ["NUMPY_NAMESPACE", "CompileError", "Program", "compile"]
 
@@ -473,7 +473,9 @@ class _Gen:
             if expr is None:
                 fx = self.fallback.add(op, [g.descs[i]])
                 expr = f"_fwd({fx}, {shape}{''.join(', ' + a for a in names)})"
-            elif not _fields_used(expr, [nm[p] for p in g.parents[i] if g.kind[p] == g.kind[i]]):
+            elif template_names(expr).isdisjoint(
+                nm[p] for p in g.parents[i] if g.kind[p] == g.kind[i]
+            ):
                 expr = f"_np.broadcast_to({expr}, {shape})"
             out.append(f"    {nm[i]} = {expr}{self._note(i, op.name)}")
             if g.needs[i]:
@@ -503,7 +505,7 @@ class _Gen:
             for j, p in enumerate(g.parents[i]):
                 if not g.needs[p]:
                     continue
-                term = _times(f"d_{nm[i]}", ps[j])
+                term = scaled(f"d_{nm[i]}", ps[j])
                 if g.kind[p] == _STATIC and g.kind[i] == _SAMPLE:
                     term = f"total({term})"
                 if p in started:
@@ -764,7 +766,9 @@ class _Gen:
         if expr is None:
             fx = self.fallback.add(op, [g.descs[i] for i in nodes])
             expr = f"_fwd({fx}, {shape}{''.join(', ' + a for a in args)})"
-        elif not _fields_used(expr, [a for j, a in enumerate(args) if g.kind[par[0, j]] == kind]):
+        elif template_names(expr).isdisjoint(
+            a for j, a in enumerate(args) if g.kind[par[0, j]] == kind
+        ):
             expr = f"_np.broadcast_to({expr}, {shape})"
         out.append(f"    {h} = {expr}")
 
@@ -782,7 +786,7 @@ class _Gen:
                 col = par[:, j]
                 if not any(g.needs[i] for i in col):
                     continue
-                term = _times(f"d{k}", ps[j])
+                term = scaled(f"d{k}", ps[j])
                 if g.kind[col[0]] == _STATIC and kind == _SAMPLE:
                     term = f"({term}).sum(1, keepdims=True)"
                 var = self._bind(lines, f"c{k}_{j}", term)
@@ -960,21 +964,6 @@ def _int_list(a: IntArray) -> str:
     for s in range(0, len(items), 24):
         lines.append(", ".join(items[s : s + 24]))
     return "[" + ",\n    ".join(lines) + "]"
-
-
-def _fields_used(expr: str, names: Sequence[str]) -> bool:
-    used = {n.id for n in ast.walk(ast.parse(expr, mode="eval")) if isinstance(n, ast.Name)}
-    return any(a in used for a in names)
-
-
-def _times(d: str, partial: str) -> str:
-    """``d * (partial)``, written plainly when the partial is 1 or -1."""
-    p = partial.strip()
-    if p == "1.0":
-        return d
-    if p == "-1.0":
-        return f"-{d}"
-    return f"{d} * ({p})" if not p.isidentifier() else f"{d} * {p}"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, ContextDecorator, contextmanager, suppress
 from typing import TYPE_CHECKING, Any, Union
 
-from .ops import CODE_NAMESPACE, OPS, Op, register
+from .ops import CODE_NAMESPACE, OPS, Op, register, scaled, template_names
 
 __all__ = [
     "Value",
@@ -640,18 +640,6 @@ def _partial_sources(op: Op) -> list[str] | None:
     return out
 
 
-def _times_g(src: str) -> str:
-    if src in ("1.0", "1"):
-        return "g"
-    if src in ("-1.0", "-1"):
-        return "-g"
-    return f"g * ({src})"
-
-
-def _names_in(src: str) -> set[str]:
-    return {n.id for n in ast.walk(ast.parse(src, mode="eval")) if isinstance(n, ast.Name)}
-
-
 def _cannot_raise(src: str) -> bool:
     """A bare name or a number: evaluating it cannot raise, so it needs no fallback."""
     node = ast.parse(src, mode="eval").body
@@ -678,10 +666,10 @@ def _kernel_body(
         lines = [f"ds = {call}"]
         lines += [f"{updates[str(i)]}.grad += g * ds[{i}]" for i in idx]
         return "".join(f"{indent}{ln}\n" for ln in lines)
-    used = set().union(*(_names_in(srcs[i]) for i in idx))
+    used = set().union(*(template_names(srcs[i]) for i in idx))
     loads = [f"{n} = {e}" for n, e in inputs.items() if n in used]
     if all(_cannot_raise(srcs[i]) for i in idx):
-        lines = loads + [f"{updates[str(i)]}.grad += {_times_g(srcs[i])}" for i in idx]
+        lines = loads + [f"{updates[str(i)]}.grad += {scaled('g', srcs[i])}" for i in idx]
         return "".join(f"{indent}{ln}\n" for ln in lines)
     body = [f"d{i} = {srcs[i]}" for i in idx]
     fallback = [f"ds = {call}"] + [f"d{i} = ds[{i}]" for i in idx]
@@ -767,12 +755,12 @@ def _nary_source(op: Op, n: int) -> str | None:
         return None
     if len(srcs) != n or not all(_cannot_raise(t) for t in srcs):
         return None
-    used = set().union(*(_names_in(t) for t in srcs))
+    used = set().union(*(template_names(t) for t in srcs))
     lines = [f"({', '.join(f'p{i}' for i in range(n))},) = ps"]
     lines += [f"x{i} = p{i}.data" for i in range(n) if f"x{i}" in used]
     if "out" in used:
         lines.append("out = node.data")
-    lines += [f"p{i}.grad += {_times_g(t)}" for i, t in enumerate(srcs)]
+    lines += [f"p{i}.grad += {scaled('g', t)}" for i, t in enumerate(srcs)]
     return "def kernel_n(node, g, ps):\n" + "".join(f"    {ln}\n" for ln in lines)
 
 

@@ -23,6 +23,7 @@ Conventions:
 
 from __future__ import annotations
 
+import ast
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -284,6 +285,22 @@ def _dot_grad_code(names: Sequence[str], out: str) -> tuple[str, ...]:
     n = len(names) >> 1
     grads = tuple(names[n : 2 * n]) + tuple(names[:n])
     return (*grads, "1.0") if len(names) & 1 else grads
+
+
+def template_names(src: str) -> set[str]:
+    """The names an expression template reads (``"{out} * (1.0 - {out})"`` formatted)."""
+    return {n.id for n in ast.walk(ast.parse(src, mode="eval")) if isinstance(n, ast.Name)}
+
+
+def scaled(factor: str, partial: str) -> str:
+    """``factor * (partial)`` as code, written plainly when the partial is 1 or -1: the
+    chain-rule step both the backward kernels and compiled code emit."""
+    p = partial.strip()
+    if p in ("1.0", "1"):
+        return factor
+    if p in ("-1.0", "-1"):
+        return f"-{factor}"
+    return f"{factor} * {p}" if p.isidentifier() else f"{factor} * ({p})"
 
 
 #: Names that code templates may use, bound for float code. Compile binds numpy's instead.
