@@ -67,18 +67,22 @@ def _sgd(total: Any, params: Sequence[Any], k: int) -> float:
     return float(total.data)
 
 
+def _notebook_loss(value: Any, model: Any, params: Sequence[Any], prob: MoonsProblem) -> Any:
+    """micrograd's demo loss, written exactly as its notebook: mean hinge + alpha * sum p^2."""
+    inputs = [list(map(value, xrow)) for xrow in prob.xs]
+    scores = list(map(model, inputs))
+    losses = [(1 + -yi * scorei).relu() for yi, scorei in zip(prob.ys, scores)]
+    data_loss = sum(losses) * (1.0 / len(losses))
+    reg_loss = prob.alpha * sum(p * p for p in params)
+    return data_loss + reg_loss
+
+
 def _operator_step(value: Any, model: Any, prob: MoonsProblem) -> Step:
     """The demo's loss function and update, written exactly as micrograd's notebook."""
-    xs, ys, alpha = prob.xs, prob.ys, prob.alpha
     params = model.parameters()
 
     def step(k: int) -> float:
-        inputs = [list(map(value, xrow)) for xrow in xs]
-        scores = list(map(model, inputs))
-        losses = [(1 + -yi * scorei).relu() for yi, scorei in zip(ys, scores)]
-        data_loss = sum(losses) * (1.0 / len(losses))
-        reg_loss = alpha * sum(p * p for p in params)
-        total = data_loss + reg_loss
+        total = _notebook_loss(value, model, params, prob)
         for p in params:
             p.grad = 0.0
         return _sgd(total, params, k)
@@ -221,7 +225,6 @@ def setup_torch_scalar(prob: MoonsProblem) -> Step:
             ]
         )
     params = [p for layer in layers for w, b in layer for p in (*w, b)]
-    xs, ys, alpha = prob.xs, prob.ys, prob.alpha
     last = len(layers) - 1
 
     def model(x: list[Any]) -> Any:
@@ -234,12 +237,7 @@ def setup_torch_scalar(prob: MoonsProblem) -> Step:
         return x[0]
 
     def step(k: int) -> float:
-        inputs = [list(map(value, xrow)) for xrow in xs]
-        scores = list(map(model, inputs))
-        losses = [(1 + -yi * scorei).relu() for yi, scorei in zip(ys, scores)]
-        data_loss = sum(losses) * (1.0 / len(losses))
-        reg_loss = alpha * sum(p * p for p in params)
-        total = data_loss + reg_loss
+        total = _notebook_loss(value, model, params, prob)
         for p in params:
             p.grad = None
         return _torch_sgd(torch, total, params, k)
