@@ -4,16 +4,17 @@ This is the ``autograd`` package of the ``deltagrad`` distribution (not HIPS aut
 uses the same import name): :data:`DISTRIBUTION` says so at run time.
 """
 
+from ._fast import is_fast, set_fast
 from .compile import CompileError, Program
 from .compile import (
     compile as compile,  # not in __all__: a star import must not shadow the builtin
 )
+from .define import define_op
 from .draw import RendererNotFoundError, draw_graph, render_graph
 from .engine import (
     Value,
     apply_op,
     current_scope,
-    define_op,
     dot,
     enable_grad,
     is_grad_enabled,
@@ -51,9 +52,11 @@ __all__ = [
     "explain_grad",
     "get_op",
     "gradcheck",
+    "is_fast",
     "is_grad_enabled",
     "no_grad",
     "render_graph",
     "scope",
+    "set_fast",
     "topological_order",
 ]

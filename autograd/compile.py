@@ -324,7 +324,7 @@ class _Graph:
                 raise TypeError(
                     f"compile: inputs[{j}] must be a Value, got {type(v).__name__}: {v!r}"
                 )
-            if not v.is_leaf():
+            if not v.is_leaf:
                 raise CompileError(
                     f"compile: inputs[{j}] is {_describe(v)}, not a leaf: only leaf Values can "
                     "be per-sample columns (compile the graph from the leaves it starts at)"
@@ -386,7 +386,7 @@ class _Graph:
 def _describe(v: Value, i: int | None = None) -> str:
     num = f" #{i}" if i is not None else ""
     lab = f" {v.label!r}" if v.label else ""
-    if v.is_leaf():
+    if v.is_leaf:
         return f"leaf{num}{lab} (data={v.data!r})"
     return f"node{num}{lab} (op {v.op!r})"
 

@@ -27,10 +27,24 @@ import ast
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["CODE_NAMESPACE", "NEURON_OP", "OPS", "Op", "get_op", "register"]
+__all__ = [
+    "CODE_NAMESPACE",
+    "DOT",
+    "OPS",
+    "STRUCTURES",
+    "SUM",
+    "Op",
+    "chain_sources",
+    "get_op",
+    "register",
+]
 
 Template = str | Callable[[Sequence[str], str], str]
+
+#: The kinds of structure a row may declare (see :attr:`Op.structure`).
+STRUCTURES = ("", "affine", "sum", "product", "elementwise")
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,6 +70,13 @@ class Op:
         domain: Intervals ``(lo, hi)``, one per input (a variadic op gives one for all), where
             the op is defined, smooth but for isolated kinks, and well conditioned. Tests and
             gradcheck sample points from here; ``()`` means (-2, 2) for every input.
+        structure: What the op is, for the tools that talk about structure: ``"affine"``
+            (sum_i w_i x_i [+ b]: a neuron's pre-activation; ``roles`` names the inputs),
+            ``"sum"`` (the inputs added), ``"product"`` (two factors multiplied),
+            ``"elementwise"`` (a function of input 0; any other inputs are settings, as
+            leaky_relu's slope: an activation), or ``""``.
+        roles: ``roles(n) -> tuple`` naming each of n inputs (``"weight"``, ``"input"``,
+            ``"bias"``) for an affine row; ``None`` otherwise.
     """
 
     name: str
@@ -72,6 +93,65 @@ class Op:
     arg_names: tuple[str, ...] = ()
     builtin: bool = False
     domain: tuple[tuple[float, float], ...] = ()
+    structure: str = ""
+    roles: Callable[[int], tuple[str, ...]] | None = None
+
+    def __post_init__(self) -> None:
+        if self.structure not in STRUCTURES:
+            raise ValueError(
+                f"op {self.name!r}: structure must be one of {STRUCTURES}, got {self.structure!r}"
+            )
+        codes = None
+        sources = chain_sources(self)
+        if sources is not None:
+            codes = tuple(compile(src, f"<chain rule of {self.name}>", "eval") for src in sources)
+        object.__setattr__(self, "_chain_codes", codes)
+
+    def chain(self, g: float, xs: Sequence[float], out: float) -> tuple[float, ...]:
+        """What flows back to each input: g * d(out)/d(x_i), as PyTorch computes it.
+
+        For most rows that is ``g * partial``. A built-in row's ``grad_code`` refines it where
+        PyTorch does: a partial chosen by ``where`` is a selection, so a masked 0 sends exactly
+        0 back even when g is inf or NaN (relu at x <= 0), and ``1 / x`` divides (``g / x``
+        stays finite for a subnormal x). A template that raises falls back to ``partials``.
+        """
+        codes: tuple[Any, ...] | None = self.__dict__["_chain_codes"]
+        if codes is None or len(codes) != len(xs):
+            return tuple([g * d for d in self.partials(*xs, out)])
+        env = {f"x{i}": x for i, x in enumerate(xs)}
+        env["g"] = g
+        env["out"] = out
+        res = []
+        for i, code in enumerate(codes):
+            try:
+                res.append(float(eval(code, _FLOAT_GLOBALS, env)))
+            except (ArithmeticError, ValueError):
+                res.append(g * self.partials(*xs, out)[i])
+        return tuple(res)
+
+    def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+        """The inputs after ``self`` of a method call: keywords placed by ``arg_names``,
+        missing trailing ones filled from ``defaults`` (``x.leaky_relu(slope=0.2)``)."""
+        names, bound = self.arg_names, list(args)
+        for name in names[len(args) :]:
+            if name not in kwargs:
+                break
+            bound.append(kwargs.pop(name))
+        for name in kwargs:
+            if name in names[: len(args)]:
+                raise TypeError(f"{self.name}() got multiple values for argument {name!r}")
+            raise TypeError(
+                f"{self.name}() got an unexpected keyword argument {name!r} "
+                f"(its arguments after self: {', '.join(names) or 'none'})"
+            )
+        missing = self.arity - 1 - len(bound)
+        if 0 < missing <= len(self.defaults):
+            bound += self.defaults[len(self.defaults) - missing :]
+        return tuple(bound)
+
+    def input_roles(self, n: int) -> tuple[str, ...]:
+        """The role of each of ``n`` inputs (``""`` each unless the row declares roles)."""
+        return self.roles(n) if self.roles is not None else ("",) * n
 
     def input_domain(self, i: int) -> tuple[float, float]:
         """The sampling interval ``(lo, hi)`` of input ``i`` (see ``domain``)."""
@@ -214,7 +294,10 @@ def _pow_partials(a: float, b: float, out: float) -> tuple[float, float]:
         try:
             da = b * a ** (b - 1.0)
         except OverflowError:
-            da = math.copysign(math.inf, b)
+            # |b a^(b-1)| is past the float range: its sign is b's, flipped when a^(b-1) is
+            # negative (a < 0 and b - 1 an odd integer): (-1e-150) ** -2 has d/da = +inf.
+            odd = a < 0.0 and (b - 1.0).is_integer() and (b - 1.0) % 2.0 == 1.0
+            da = math.copysign(math.inf, -b if odd else b)
     if a > 0.0:
         db = out * math.log(a)
     elif a == 0.0 and b >= 0.0:
@@ -252,6 +335,11 @@ def _dot_partials(*v: float) -> tuple[float, ...]:
     if (len(v) - 1) & 1:
         return v[n : 2 * n] + v[:n] + (1.0,)
     return v[n : 2 * n] + v[:n]
+
+
+def _dot_roles(n: int) -> tuple[str, ...]:
+    k = n >> 1
+    return ("weight",) * k + ("input",) * k + (("bias",) if n & 1 else ())
 
 
 def _sum(*v: float) -> float:
@@ -293,14 +381,74 @@ def template_names(src: str) -> set[str]:
 
 
 def scaled(factor: str, partial: str) -> str:
-    """``factor * (partial)`` as code, written plainly when the partial is 1 or -1: the
-    chain-rule step both the backward kernels and compiled code emit."""
-    p = partial.strip()
-    if p in ("1.0", "1"):
-        return factor
-    if p in ("-1.0", "-1"):
-        return f"-{factor}"
-    return f"{factor} * {p}" if p.isidentifier() else f"{factor} * ({p})"
+    """``factor * (partial)`` as code: the chain-rule step that backward kernels, the
+    reference engine and compiled code all emit, written as PyTorch computes it.
+
+    ``1`` and ``-1`` give ``factor`` and ``-factor``; a literal ``0`` gives ``0.0`` (nothing
+    flows back, even for an inf or NaN factor); ``1 / x`` gives ``factor / x``; and
+    ``where(c, a, b)`` gives ``where(c, scaled(a), scaled(b))``, so a masked branch selects
+    instead of multiplying (PyTorch's masked backward: relu at x <= 0 sends 0, not NaN).
+    """
+    return ast.unparse(_scaled(ast.Name(factor), ast.parse(partial.strip(), mode="eval").body))
+
+
+def _scaled(factor: ast.expr, p: ast.expr) -> ast.expr:
+    value = p.value if isinstance(p, ast.Constant) else None
+    if isinstance(p, ast.UnaryOp) and isinstance(p.op, ast.USub):
+        inner = p.operand
+        if isinstance(inner, ast.Constant) and inner.value == 1:
+            return ast.UnaryOp(ast.USub(), factor)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if value == 1:
+            return factor
+        if value == 0:
+            return ast.Constant(0.0)
+    if isinstance(p, ast.BinOp) and isinstance(p.op, ast.Div):
+        left = p.left
+        if isinstance(left, ast.Constant) and left.value == 1:
+            return ast.BinOp(factor, ast.Div(), p.right)
+    f = p.func if isinstance(p, ast.Call) else None
+    if isinstance(p, ast.Call) and isinstance(f, ast.Name) and f.id == "where" and len(p.args) == 3:
+        c, a, b = p.args
+        return ast.Call(f, [c, _scaled(factor, a), _scaled(factor, b)], [])
+    return ast.BinOp(factor, ast.Mult(), p)
+
+
+class _InlineWhere(ast.NodeTransformer):
+    """``where(c, a, b)`` -> ``(a if c else b)``: the float meaning, evaluating one branch."""
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        self.generic_visit(node)
+        f = node.func
+        if isinstance(f, ast.Name) and f.id == "where" and len(node.args) == 3:
+            c, a, b = node.args
+            return ast.IfExp(test=c, body=a, orelse=b)
+        return node
+
+
+def chain_sources(op: Op) -> tuple[str, ...] | None:
+    """Each input's chain-rule step ``g * d(out)/d(x_i)`` as float Python source over ``g``,
+    ``x0, x1, ...`` and ``out`` (``where`` written as ``a if c else b``), from the row's
+    ``grad_code``; ``None`` for a row without per-input templates (it multiplies by
+    ``partials``). Only built-in rows: their templates are tested equal to ``partials``.
+
+    :meth:`Op.chain` (the reference engine) evaluates these and the fast backward kernels
+    inline them, so the two compute the very same expressions.
+    """
+    gc_ = op.grad_code
+    if not op.builtin or op.arity not in (1, 2) or not isinstance(gc_, tuple):
+        return None
+    if len(gc_) != op.arity:
+        return None
+    names = [f"x{i}" for i in range(op.arity)]
+    out: list[str] = []
+    for t in gc_:
+        try:
+            src = scaled("g", t.format(*names, out="out"))
+        except (SyntaxError, IndexError, KeyError, ValueError):
+            return None
+        out.append(ast.unparse(_InlineWhere().visit(ast.parse(src, mode="eval"))))
+    return tuple(out)
 
 
 #: Names that code templates may use, bound for float code. Compile binds numpy's instead.
@@ -316,6 +464,7 @@ CODE_NAMESPACE: dict[str, object] = {
     "sign": _sign,
     "sigmoid": _sigmoid,
 }
+_FLOAT_GLOBALS: dict[str, Any] = {"__builtins__": {}, **CODE_NAMESPACE}
 
 
 def _builtin(**fields: object) -> Op:
@@ -331,6 +480,7 @@ _builtin(
     forward=float.__add__, partials=lambda a, b, out: (1.0, 1.0),
     code="{0} + {1}", grad_code=("1.0", "1.0"),
     methods=("__add__",), rmethods=("__radd__",),
+    structure="sum",
 )  # fmt: skip
 _builtin(
     name="sub", arity=2, symbol="-", doc="a - b; d/da = 1, d/db = -1",
@@ -345,6 +495,7 @@ _builtin(
     forward=float.__mul__, partials=lambda a, b, out: (b, a),
     code="{0} * {1}", grad_code=("{1}", "{0}"),
     methods=("__mul__",), rmethods=("__rmul__",),
+    structure="product",
 )  # fmt: skip
 _builtin(
     name="div", arity=2, symbol="/", doc="a / b; d/da = 1/b, d/db = -a/b^2",
@@ -359,6 +510,7 @@ _builtin(
     forward=float.__neg__, partials=lambda a, out: (-1.0,),
     code="-{0}", grad_code=("-1.0",),
     methods=("__neg__",),
+    structure="elementwise",
 )  # fmt: skip
 _builtin(
     name="pow", arity=2, symbol="**", doc="a ** b; d/da = b a^(b-1), d/db = a^b ln a",
@@ -377,6 +529,7 @@ _builtin(
     forward=_exp, partials=lambda x, out: (out,),
     code="exp({0})", grad_code=("{out}",),
     methods=("exp",),
+    structure="elementwise",
 )  # fmt: skip
 _builtin(
     name="log", arity=1, symbol="log", doc="ln x; d/dx = 1/x",
@@ -384,6 +537,7 @@ _builtin(
     forward=_log, partials=_log_partials,
     code="log({0})", grad_code=("1.0 / {0}",),
     methods=("log",),
+    structure="elementwise",
 )  # fmt: skip
 _builtin(
     name="tanh", arity=1, symbol="tanh", doc="tanh x; d/dx = 1 - tanh^2 x",
@@ -391,6 +545,7 @@ _builtin(
     forward=math.tanh, partials=lambda x, out: (1.0 - out * out,),
     code="tanh({0})", grad_code=("1.0 - {out} * {out}",),
     methods=("tanh",),
+    structure="elementwise",
 )  # fmt: skip
 _builtin(
     name="sigmoid", arity=1, symbol="σ", doc="s = 1/(1+e^-x); d/dx = s(1-s)",
@@ -398,6 +553,7 @@ _builtin(
     forward=_sigmoid, partials=lambda x, out: (out * (1.0 - out),),
     code="sigmoid({0})", grad_code=("{out} * (1.0 - {out})",),
     methods=("sigmoid",),
+    structure="elementwise",
 )  # fmt: skip
 _builtin(
     name="relu", arity=1, symbol="relu", doc="max(0, x); d/dx = 1 if x > 0 else 0",
@@ -405,6 +561,7 @@ _builtin(
     forward=_relu, partials=lambda x, out: (0.0 if x <= 0.0 else 1.0,),
     code="where({0} <= 0.0, 0.0, {0})", grad_code=("where({0} <= 0.0, 0.0, 1.0)",),
     methods=("relu",),
+    structure="elementwise",
 )  # fmt: skip
 _builtin(
     name="leaky_relu", arity=2, symbol="leaky_relu",
@@ -415,13 +572,15 @@ _builtin(
     code="where({0} > 0.0, {0}, {0} * {1})",
     grad_code=("where({0} > 0.0, 1.0, {1})", "where({0} > 0.0, 0.0, {0})"),
     methods=("leaky_relu",), defaults=(0.01,), arg_names=("slope",),
+    structure="elementwise",
 )  # fmt: skip
 _builtin(
     name="sqrt", arity=1, symbol="√", doc="√x; d/dx = 1/(2√x)",
     domain=((0.05, 10.0),),
     forward=_sqrt, partials=_sqrt_partials,
-    code="sqrt({0})", grad_code=("0.5 / {out}",),
+    code="sqrt({0})", grad_code=("1.0 / (2.0 * {out})",),
     methods=("sqrt",),
+    structure="elementwise",
 )  # fmt: skip
 _builtin(
     name="abs", arity=1, symbol="abs", doc="|x|; d/dx = sign x (0 at 0)",
@@ -429,6 +588,7 @@ _builtin(
     forward=abs, partials=lambda x, out: (_sign(x),),
     code="fabs({0})", grad_code=("sign({0})",),
     methods=("abs", "__abs__"),
+    structure="elementwise",
 )  # fmt: skip
 _builtin(
     name="sin", arity=1, symbol="sin", doc="sin x; d/dx = cos x",
@@ -436,6 +596,7 @@ _builtin(
     forward=_sin, partials=lambda x, out: (_cos(x),),
     code="sin({0})", grad_code=("cos({0})",),
     methods=("sin",),
+    structure="elementwise",
 )  # fmt: skip
 _builtin(
     name="cos", arity=1, symbol="cos", doc="cos x; d/dx = -sin x",
@@ -443,19 +604,24 @@ _builtin(
     forward=_cos, partials=lambda x, out: (-_sin(x),),
     code="cos({0})", grad_code=("-sin({0})",),
     methods=("cos",),
+    structure="elementwise",
 )  # fmt: skip
-_builtin(
+#: n inputs added in one node (``autograd.sum``).
+SUM: Op = _builtin(
     name="sum", arity=-1, symbol="Σ", doc="x_1 + ... + x_n; d/dx_i = 1",
     domain=((-3.0, 3.0),),
     forward=_sum, partials=_sum_partials,
     code=_sum_code, grad_code=_sum_grad_code,
+    structure="sum",
 )  # fmt: skip
-#: The row of a neuron's pre-activation z = sum_i w_i x_i (+ b) (``autograd.dot``): the one
-#: row that drawing and explanations recognise, to find neurons and their delta = z.grad.
-NEURON_OP: Op = _builtin(
+#: A neuron's pre-activation z = sum_i w_i x_i (+ b) in one node (``autograd.dot``): an affine
+#: row, so the Graph finds neurons (and their delta = z.grad) by asking the row.
+DOT: Op = _builtin(
     name="dot", arity=-1, symbol="Σ w·x",
     domain=((-3.0, 3.0),),
     doc="sum_i w_i x_i [+ b] over inputs (w..., x..., [b]); d/dw_i = x_i, d/dx_i = w_i, d/db = 1",
     forward=_dot, partials=_dot_partials,
     code=_dot_code, grad_code=_dot_grad_code,
+    structure="affine", roles=_dot_roles,
 )  # fmt: skip
+NEURON_OP = DOT  # TEMP

@@ -76,9 +76,9 @@ class Module:
         for attr, val in _public_attributes(self):
             is_bias = attr == "b" or attr.startswith("bias")
             if isinstance(val, Value):
-                if val.is_leaf():
+                if val.is_leaf:
                     out.append((attr, val, is_bias))
-            elif _all_of(val, Value) and all(v.is_leaf() for v in val):
+            elif _all_of(val, Value) and all(v.is_leaf for v in val):
                 out.extend((f"{attr}.{i}", v, is_bias) for i, v in enumerate(val))
         return out
 

@@ -152,7 +152,7 @@ def test_number_operands_become_constant_leaves_in_their_argument_position() -> 
         ps = y.parents
         const = ps[pos]
         assert ps[1 - pos] is x
-        assert isinstance(const, Value) and const.is_leaf() and const.data == 2.0
+        assert isinstance(const, Value) and const.is_leaf and const.data == 2.0
         assert type(const.data) is float
         assert y.parents[pos] is const, "constant leaves must keep their identity"
     s = autograd.sum([x, 1, 2.5])
@@ -186,7 +186,7 @@ def test_ops_made_by_methods_are_named_by_their_table_row() -> None:
             assert y.op == op.name and y.op_info is op and y.parents == (x,), (op.name, name)
     assert (x + 1).op == "add" and (x * x).op == "mul" and (-x).op == "neg"
     assert abs(x).op == "abs" and x.leaky_relu().op == "leaky_relu"
-    assert x.op == "" and x.op_info is None and x.is_leaf()
+    assert x.op == "" and x.op_info is None and x.is_leaf
 
 
 def test_leaky_relu_default_slope_is_0_01() -> None:
@@ -266,7 +266,7 @@ def test_same_program_gives_the_same_node_order_every_run() -> None:
 
 
 def assert_leaf(v: Value) -> None:
-    assert v.op == "" and v.parents == () and v.is_leaf() and v.op_info is None
+    assert v.op == "" and v.parents == () and v.is_leaf and v.op_info is None
 
 
 def test_no_grad_results_are_leaves_with_correct_values() -> None:
@@ -419,8 +419,9 @@ def test_op_of_numbers_only_records_constant_leaves() -> None:
             assert [p.data for p in y.parents] == [2.0, 3.0]
         z = y * Value(0.5)
         z.backward()
-        assert (y.data, y.grad, z.data) == (6.0, 0.5, 3.0)
-        assert all(p.is_leaf() for p in y.parents)
+        # y is made of constants only: it requires no grad, so backward leaves it None
+        assert (y.data, y.requires_grad, y.grad, z.data) == (6.0, False, None, 3.0)
+        assert all(p.is_leaf and p.grad is None for p in y.parents)
 
 
 def test_sum_adds_left_to_right_so_relu_sees_the_tiny_remainder() -> None:

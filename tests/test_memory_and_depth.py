@@ -105,7 +105,7 @@ def test_graph_is_freed_without_the_cycle_collector() -> None:
     with cycle_collector_off():
         leaves, root, inner = build_graph()
         const = inner[2].parents[0].parents[0].parents[0]  # the 2.0 of 2.0 * a, materialised
-        assert const.is_leaf() and const.data == 2.0
+        assert const.is_leaf and const.data == 2.0
         refs = [weakref.ref(n) for n in (*leaves, *inner, const, root)]
         del const
         del leaves, root, inner

@@ -306,7 +306,7 @@ def test_no_grad_forward_builds_no_graph() -> None:
     model = nn.MLP(2, [3, 1], seed=0)
     with autograd.no_grad():
         out = model([1.0, 2.0])
-    assert isinstance(out, Value) and out.is_leaf()
+    assert isinstance(out, Value) and out.is_leaf
 
 
 def test_repr_names_the_architecture() -> None:
