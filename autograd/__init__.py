@@ -25,6 +25,7 @@ from .engine import (
 from .engine import (
     sum as sum,  # not in __all__: a star import must not shadow the builtin
 )
+from .graph import Graph
 from .explain import Explanation, explain_grad
 from .gradcheck import GradcheckError, gradcheck
 from .ops import OPS, Op, get_op
@@ -39,6 +40,7 @@ __all__ = [
     "CompileError",
     "Explanation",
     "GradcheckError",
+    "Graph",
     "Op",
     "Program",
     "RendererNotFoundError",
