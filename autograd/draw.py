@@ -79,6 +79,8 @@ _ZERO_FILL = "#e9e9ec"
 _ZERO_ATTRS = (
     ' fillcolor="#e9e9ec" style="rounded,filled,dashed" color="#8c8c99" fontcolor="#55555f"'
 )
+# A constant (a number used as an operand): no box fill, no grad, a dotted thin outline.
+_CONST_ATTRS = ' style="rounded,dotted" color="#a0a0aa" fontcolor="#6b6b75" fillcolor="white"'
 _HEAT_ATTRS = tuple(
     f' fillcolor="{c}"' + (' fontcolor="white"' if k >= _DARK_FROM else "")
     for k, c in enumerate(_PALETTE)
@@ -217,7 +219,7 @@ def draw_graph(
     ops = [v.op_info for v in order]
     datas = [v.data for v in order]
     grads = [v.grad for v in order]
-    finite = [abs(g) for g in grads if math.isfinite(g)]
+    finite = [abs(g) for g in grads if g is not None and math.isfinite(g)]
     gmax = max(finite) if finite else 0.0
 
     # -- the highlighted value's routes to the root ----------------------------------------
@@ -277,7 +279,9 @@ def draw_graph(
     # layer 1), not in the order the depth-first walk first met one of their leaves.
     first_op: dict[str, int] = {}
 
-    def fill(g: float) -> str:
+    def fill(g: float | None) -> str:
+        if g is None:
+            return _CONST_ATTRS  # a constant: its value only, quiet, never heat-coloured
         if not color_by_grad:
             return ""
         if g == 0.0:
@@ -296,8 +300,9 @@ def draw_graph(
             rows.append(f"<B>{_html(lab)}</B>")
         if show_data:
             rows.append(f"data {datas[i]:.4f}")
-        if show_grad:
-            rows.append(f"grad {grads[i]:.4f}")
+        g = grads[i]
+        if show_grad and g is not None:
+            rows.append(f"grad {g:.4f}")
         mark = _HIGHLIGHT_NODE if i == hi else (_ROUTE_NODE if route[i] else "")
         line = f"\tv{i} [label=<{'<BR/>'.join(rows)}>{fill(grads[i])}{mark}]\n"
         place = v.scope if cluster else ""
@@ -320,7 +325,7 @@ def draw_graph(
             rows.extend(zad if calls == 1 else ["   ".join(zad)])
         if calls > _CALLS_SHOWN:
             rows.append(f"… {calls - _CALLS_SHOWN} more calls")
-        delta = max((grads[z] for z in nr.zs), key=abs)
+        delta = max((grads[z] or 0.0 for z in nr.zs), key=abs)
         hit = any(route[j] for j in nr.members)
         mark = _HIGHLIGHT_NODE if hi in nr.members else (_ROUTE_NODE if hit else "")
         line = f"\tg{k} [label=<{'<BR/>'.join(rows)}>{fill(delta)}{_GROUP_ATTRS}{mark}]\n"
