@@ -31,12 +31,6 @@ def _not_differentiable(root: Value) -> None:
     )
 
 
-def _number(x: object, what: str) -> float:
-    if isinstance(x, Value):
-        return x.data
-    return _real(x, f"Value {what}")
-
-
 def _error(op: Op, args: Sequence[float], err: Exception) -> Exception:
     shown = ", ".join(repr(a) for a in args)
     return type(err)(f"{op.name}({shown}): {err}")

@@ -13,12 +13,10 @@ This file is the definition of what deltagrad computes, written to be read in on
 the backward pass generated from the same rows as specialised Python, tested bit-identical
 to this reference on random programs. ``autograd.set_fast(False)`` runs this file's code.
 
-Node layout (shared by both paths): a binary node keeps its inputs in ``_a`` and ``_b``
-(no tuple per node), an n-ary node a tuple in ``_a``. A plain number used as an operand of a
-binary op stays a bare float there and becomes a constant leaf only when ``.parents`` is
-read. No node holds a closure or its own output, so there are no reference cycles: a graph
-is freed by reference counting as soon as its root goes. Whether operations record, and the
-scope they are tagged with, is the recording context (:mod:`autograd.context`, per thread).
+Node layout (shared by both paths): a binary node keeps its inputs in ``_a`` and ``_b``, an
+n-ary node a tuple in ``_a``; a number operand of a binary op stays a bare float there until
+``.parents`` is read. No node holds a closure or its own output: no reference cycles, so a
+graph is freed by reference counting. Recording (no_grad, scope) is :mod:`autograd.context`.
 """
 
 from __future__ import annotations
@@ -29,7 +27,7 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Union
 
-from ._validate import _error, _not_differentiable, _number, _real
+from ._validate import _error, _not_differentiable, _real
 from .context import (
     _NO_META,
     _state,
@@ -211,6 +209,10 @@ class Value(_Base):
         with _backward_lock:
             _commit(_backward(self, seed))
         _state.last_root = weakref.ref(self)
+
+
+def _number(x: object, what: str) -> float:
+    return x.data if isinstance(x, Value) else _real(x, f"Value {what}")
 
 
 def _const(x: float) -> Value:

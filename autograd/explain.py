@@ -24,11 +24,13 @@ ever enumerated, since their number grows exponentially with depth.
 
 from __future__ import annotations
 
+import html
 import math
 from dataclasses import dataclass, field
 
-from .engine import Value, _state, topological_order
-from .ops import NEURON_OP, Op
+from .context import _state
+from .engine import Value
+from .graph import Graph, Slot
 
 __all__ = ["Explanation", "Neuron", "Term", "explain_grad"]
 
@@ -53,6 +55,8 @@ class Neuron:
         upstream: How delta was made, one level up: the explanation of dL/da (or of dL/dz
             when there is no activation). Given for weights and biases, ``None`` for inputs
             and below the first level.
+        sample: Which call of the neuron this is, when a batch calls it once per sample (its
+            k-th pre-activation node in graph order); ``None`` for a neuron called once.
     """
 
     name: str
@@ -67,6 +71,12 @@ class Neuron:
     dL_da: float | None
     da_dz: float | None
     upstream: Explanation | None
+    sample: int | None = None
+
+    @property
+    def title(self) -> str:
+        """The neuron's name, with the sample when a batch calls it more than once."""
+        return self.name if self.sample is None else f"{self.name}, sample {self.sample}"
 
 
 @dataclass(frozen=True)
@@ -99,7 +109,7 @@ class Explanation:
     Attributes:
         value: The node explained.
         root: L, the root of the graph whose backward pass made ``value.grad``.
-        grad: ``value.grad`` as stored.
+        grad: ``value.grad`` as stored (``None`` for a constant).
         terms: One :class:`Term` per use of the value (empty when the value is the root).
         total: The sum of the terms' products: dL/dv recomputed from its parts. For the root
             itself, its ``.grad`` (the seed of backward).
@@ -111,13 +121,14 @@ class Explanation:
 
     value: Value
     root: Value
-    grad: float
+    grad: float | None
     terms: tuple[Term, ...]
     total: float
     neuron: Neuron | None
     upstream: Explanation | None
     notes: tuple[str, ...] = ()
     text: str = field(default="", repr=False, compare=False)
+    _caption: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def matches(self) -> bool:
@@ -127,8 +138,39 @@ class Explanation:
     def __str__(self) -> str:
         return self.text
 
+    def __repr__(self) -> str:
+        return f"<Explanation of {self.value!r}: {len(self.terms)} route(s), total {self.total!r}>"
 
-def explain_grad(value: Value, root: Value | None = None) -> Explanation:
+    def caption(self) -> list[str]:
+        """The lines a drawing's caption shows: the head line and every route with its
+        numbers, exactly as in ``str(self)`` (which adds the deltas one level up and notes)."""
+        return list(self._caption)
+
+    def _repr_html_(self) -> str:
+        """A table for Jupyter: one row per route, then the total against ``.grad``."""
+        esc = html.escape
+        rows = [
+            f"<tr><td>{k}</td><td>{esc(t.description)}</td><td>{t.position}</td>"
+            f"<td>{_num(t.consumer_grad)}</td><td>{_num(t.local)}</td>"
+            f"<td>{_num(t.product)}</td></tr>"
+            for k, t in enumerate(self.terms, 1)
+        ]
+        grad = "None" if self.grad is None else _num(self.grad)
+        head = "".join(f"<th>{h}</th>" for h in _HTML_HEAD)
+        lines = "<br>".join(esc(line) for line in self._caption)
+        return (
+            f"<div><p style='font-family:monospace'>{lines}</p><table><tr>{head}</tr>"
+            f"{''.join(rows)}<tr><td colspan=5><b>dL/dv = sum</b></td>"
+            f"<td><b>{_num(self.total)}</b> (.grad = {grad})</td></tr></table></div>"
+        )
+
+
+_HTML_HEAD = ("route", "through c", "input", "dL/dc", "dc/dv", "contribution")
+
+
+def explain_grad(
+    value: Value, root: Value | None = None, *, graph: Graph | None = None
+) -> Explanation:
     """Explain how ``value.grad`` was made, with numbers.
 
     Run ``root.backward()`` first: the explanation reads the ``.grad`` of the nodes that use
@@ -137,7 +179,8 @@ def explain_grad(value: Value, root: Value | None = None) -> Explanation:
     Args:
         value: Any node of the graph (a weight, a bias, an activation, ...).
         root: L, the node ``backward()`` ran from. Default: the root of the last backward pass
-            in this thread, if it is still alive.
+            in this thread, if it is still alive (or ``graph.root``).
+        graph: The :class:`~autograd.Graph` of root, when the caller has built it already.
 
     Returns:
         An :class:`Explanation`; ``str()`` of it is the text.
@@ -149,20 +192,26 @@ def explain_grad(value: Value, root: Value | None = None) -> Explanation:
     """
     if not isinstance(value, Value):
         raise TypeError(f"explain_grad: value must be a Value, got {type(value).__name__}")
-    if root is None:
+    if root is None and graph is not None:
+        root = graph.root
+        where = "root"
+    elif root is None:
         root = _last_root()
         where = "the root of the last backward() pass"
     elif not isinstance(root, Value):
         raise TypeError(f"explain_grad: root must be a Value, got {type(root).__name__}")
     else:
         where = "root"
-    graph = _Graph(root)
-    if id(value) not in graph.index:
+    if graph is None:
+        graph = Graph(root)
+    elif not isinstance(graph, Graph) or graph.root is not root:
+        raise ValueError("explain_grad: graph must be the Graph of root (autograd.Graph(root))")
+    if value not in graph:
         raise ValueError(
             f"explain_grad: {value!r} is not in the graph of {where} {root!r}, so L does not "
             "depend on it; pass root= (the node you called backward() on)"
         )
-    return graph.explain(value, levels=1)
+    return _Explainer(graph).explain(graph.index(value), levels=1)
 
 
 def _last_root() -> Value:
@@ -181,133 +230,114 @@ def _last_root() -> Value:
     return root
 
 
-def _close(a: float, b: float) -> bool:
+def _close(a: float, b: float | None) -> bool:
+    if b is None:
+        return False
     return a == b or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
 
 
-def _is_activation(op: Op | None) -> bool:
-    """A function of its first input only: arity 1, or extra inputs that all have defaults
-    (leaky_relu's slope) and so act as parameters."""
-    return op is not None and op.arity >= 1 and op.arity - len(op.defaults) == 1
+class _Explainer:
+    """Explanations of the nodes of one :class:`~autograd.graph.Graph`."""
 
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self.root = graph.root
+        # A neuron called once per sample (a batch) has one z per call: number the calls.
+        self.call: dict[int, tuple[int, int]] = {}
+        seen: dict[str, list[int]] = {}
+        for nr in graph.neurons:
+            seen.setdefault(nr.name, []).append(nr.z)
+        for zs in seen.values():
+            for k, z in enumerate(zs):
+                self.call[z] = (k, len(zs))
 
-class _Graph:
-    """The graph of one root with a consumer map, built once (linear in its size)."""
-
-    def __init__(self, root: Value) -> None:
-        self.root = root
-        self.order = topological_order(root)
-        self.index = {id(n): k for k, n in enumerate(self.order)}
-        self.consumers: dict[int, list[tuple[Value, int]]] = {}
-        for node in self.order:
-            for pos, p in enumerate(node.parents):
-                self.consumers.setdefault(id(p), []).append((node, pos))
-        self._partials: dict[int, tuple[float, ...]] = {}
-
-    def partials(self, node: Value) -> tuple[float, ...]:
-        got = self._partials.get(id(node))
-        if got is None:
-            op = node.op_info
-            assert op is not None  # only op nodes consume
-            got = tuple(op.partials(*[p.data for p in node.parents], node.data))
-            self._partials[id(node)] = got
-        return got
+    def node(self, i: int) -> Value:
+        return self.graph.nodes[i]
 
     def name(self, node: Value) -> str:
-        """How a node is named in text: its label (and scope), else its op and position."""
-        if node.label:
-            where = f" in {node.scope}" if node.scope else ""
-            return f"{node.label!r}{where}"
-        k = self.index.get(id(node), -1)
-        if node.op:
-            return f"{node.op} node #{k}"
-        return f"leaf #{k}"
+        """How a node is named in text: its label (and scope), else its role and position."""
+        return self.graph.name(self.graph.index(node))
 
-    def describe(self, node: Value) -> str:
-        """The name plus the op's one line of math, for a consumer."""
-        op = node.op_info
+    def describe(self, c: int) -> str:
+        """The name of consumer node c plus its op's one line of math."""
+        v, op = self.node(c), self.graph.ops[c]
         doc = f" [{op.doc}]" if op is not None and op.doc else ""
-        lab = f"{node.label!r} = " if node.label else ""
-        return f"{lab}{node.op} node #{self.index.get(id(node), -1)}{doc}"
+        lab = f"{v.label!r} = " if v.label else ""
+        return f"{lab}{v.op} node #{c}{doc}"
 
-    def neuron_name(self, z: Value) -> str:
-        return z.scope or (repr(z.label) if z.label else f"dot node #{self.index[id(z)]}")
+    def sample(self, z: int) -> int | None:
+        k, n = self.call.get(z, (0, 1))
+        return k if n > 1 else None
 
-    def neuron(self, z: Value, pos: int, levels: int) -> Neuron:
-        ps = z.parents
-        n = len(ps) // 2
-        if pos < n:
-            role, index, w, x, inp = "weight", pos, ps[pos].data, ps[n + pos].data, ps[n + pos]
-        elif pos < 2 * n:
-            role, index, w, x, inp = "input", pos - n, ps[pos - n].data, ps[pos].data, ps[pos]
-        else:
-            role, index, w, x, inp = "bias", -1, None, 1.0, None
-        uses = self.consumers.get(id(z), [])
-        act: Value | None = None
+    def neuron(self, slot: Slot, levels: int) -> Neuron:
+        g, nr = self.graph, slot.neuron
+        x_i = nr.inputs[slot.index] if slot.role != "bias" else None
+        w_i = nr.weights[slot.index] if slot.role != "bias" else None
+        act = nr.activation
         dl_da = da_dz = None
-        if len(uses) == 1 and uses[0][1] == 0 and _is_activation(uses[0][0].op_info):
-            act = uses[0][0]
-            dl_da = act.grad
-            da_dz = self.partials(act)[0]
+        if act is not None:
+            dl_da = self.node(act).grad
+            da_dz = g.partials(act)[0]
         upstream = None
-        if levels > 0 and role != "input":
-            upstream = self.explain(act if act is not None else z, levels - 1)
+        if levels > 0 and slot.role != "input":
+            upstream = self.explain(act if act is not None else nr.z, levels - 1)
+        delta = self.node(nr.z).grad
         return Neuron(
-            name=self.neuron_name(z),
-            z=z,
-            role=role,
-            index=index,
-            w=w,
-            x=x,
-            input=inp,
-            delta=z.grad,
-            activation=act,
+            name=nr.name,
+            z=self.node(nr.z),
+            role=slot.role,
+            index=slot.index,
+            w=None if w_i is None else g.data[w_i],
+            x=1.0 if x_i is None else g.data[x_i],
+            input=None if x_i is None else self.node(x_i),
+            delta=0.0 if delta is None else delta,
+            activation=None if act is None else self.node(act),
             dL_da=dl_da,
             da_dz=da_dz,
             upstream=upstream,
+            sample=self.sample(nr.z),
         )
 
-    def explain(self, value: Value, levels: int) -> Explanation:
+    def explain(self, i: int, levels: int) -> Explanation:
+        g = self.graph
+        value = self.node(i)
+        slots = {s.via: s for s in g.slots.get(i, ())}
         terms: list[Term] = []
-        for c, pos in self.consumers.get(id(value), []):
-            local = self.partials(c)[pos]
-            g = c.grad
-            neuron = self.neuron(c, pos, levels) if c.op_info is NEURON_OP else None
-            terms.append(Term(c, pos, g, local, g * local, neuron, self.describe(c)))
-        if terms:
-            # Add in the order backward does (last consumer first, inputs of one consumer in
-            # argument order), so that total is bit-for-bit .grad after a single pass.
-            total = 0.0
-            k = len(terms)
-            while k:
-                j = k - 1
-                while j and terms[j - 1].consumer is terms[k - 1].consumer:
-                    j -= 1
-                for t in terms[j:k]:
-                    total += t.product
-                k = j
-        else:
-            total = value.grad
+        for c, pos in g.consumers[i]:
+            local = g.partials(c)[pos]
+            cg = self.node(c).grad
+            cg = 0.0 if cg is None else cg
+            slot = slots.get(c)
+            neuron = self.neuron(slot, levels) if slot is not None else None
+            terms.append(Term(self.node(c), pos, cg, local, cg * local, neuron, self.describe(c)))
+        grad = value.grad
+        total = _backward_sum(terms) if terms else (0.0 if grad is None else grad)
         first = next(
             (t.neuron for t in terms if t.neuron is not None and t.neuron.role != "input"), None
         )
-        notes = self.notes(value, terms, total)
         e = Explanation(
             value=value,
             root=self.root,
-            grad=value.grad,
+            grad=grad,
             terms=tuple(terms),
             total=total,
             neuron=first,
             upstream=first.upstream if first is not None else None,
-            notes=notes,
+            notes=self.notes(value, total),
         )
-        object.__setattr__(e, "text", _Text(self, e).render())
+        text = _Text(self, e)
+        object.__setattr__(e, "text", text.render())
+        object.__setattr__(e, "_caption", tuple(text.main()))
         return e
 
-    def notes(self, value: Value, terms: list[Term], total: float) -> tuple[str, ...]:
+    def notes(self, value: Value, total: float) -> tuple[str, ...]:
         out: list[str] = []
-        if self.root.grad == 0.0:
+        if value.grad is None:
+            out.append(
+                "it is a constant (requires_grad=False): backward computes no gradient for it; "
+                "the routes show what one would be"
+            )
+        elif self.root.grad == 0.0:
             out.append(
                 "L.grad is 0: backward() has not run from this root (or ran with gradient 0); "
                 "call root.backward() first"
@@ -319,6 +349,21 @@ class _Graph:
                 "values changed after backward() (an optimizer step?)"
             )
         return tuple(out)
+
+
+def _backward_sum(terms: list[Term]) -> float:
+    """The terms added in the order backward adds them (last consumer first, the inputs of
+    one consumer in argument order), so the total is bit-for-bit ``.grad`` after one pass."""
+    total = 0.0
+    k = len(terms)
+    while k:
+        j = k - 1
+        while j and terms[j - 1].consumer is terms[k - 1].consumer:
+            j -= 1
+        for t in terms[j:k]:
+            total += t.product
+        k = j
+    return total
 
 
 # ---------------------------------------------------------------------------------------------
@@ -338,7 +383,9 @@ def _p(x: float) -> str:
     return f"({s})" if s.startswith("-") else s
 
 
-def _check(total: float, grad: float, what: str = ".grad") -> str:
+def _check(total: float, grad: float | None, what: str = ".grad") -> str:
+    if grad is None:
+        return f"  ({what} is None: a constant)"
     if _close(total, grad):
         return f"  (matches {what} = {_num(grad)})"
     return f"  (but {what} = {_num(grad)}: see the note below)"
@@ -351,11 +398,26 @@ _MAX_RECURSIONS = 3
 
 
 class _Text:
-    def __init__(self, graph: _Graph, e: Explanation) -> None:
+    def __init__(self, graph: _Explainer, e: Explanation) -> None:
         self.g = graph
         self.e = e
 
     def render(self) -> str:
+        lines = self.main()
+        e = self.e
+        ups = [t.neuron for t in e.terms if t.neuron is not None and t.neuron.upstream is not None]
+        for nr in ups[:_MAX_RECURSIONS]:
+            lines.extend(self.recursion(nr))
+        if len(ups) > _MAX_RECURSIONS:
+            lines.append(
+                f"(the deltas of the other {len(ups) - _MAX_RECURSIONS} neuron routes are in "
+                ".terms[i].neuron.upstream)"
+            )
+        lines.extend(f"note: {n}" for n in e.notes)
+        return "\n".join(lines)
+
+    def main(self) -> list[str]:
+        """The head line and every route with its numbers: what a drawing's caption shows."""
         e, g = self.e, self.g
         v = e.value
         sym = self.symbol(v)
@@ -388,25 +450,18 @@ class _Text:
             else:
                 parts = " + ".join(_p(t.product) for t in e.terms)
             lines.append(f"dL/d{sym} = {parts} = {_num(e.total)}{_check(e.total, e.grad)}")
-        ups = [t.neuron for t in e.terms if t.neuron is not None and t.neuron.upstream is not None]
-        for nr in ups[:_MAX_RECURSIONS]:
-            lines.extend(self.recursion(nr))
-        if len(ups) > _MAX_RECURSIONS:
-            lines.append(
-                f"(the deltas of the other {len(ups) - _MAX_RECURSIONS} neuron routes are in "
-                ".terms[i].neuron.upstream)"
-            )
-        lines.extend(f"note: {n}" for n in e.notes)
-        return "\n".join(lines)
+        return lines
 
     def symbol(self, v: Value) -> str:
         e = self.e
+        if v.label.isidentifier():
+            return v.label  # dL/dw1 = delta * x1, in the names the user gave
         roles = {t.neuron.role for t in e.terms if t.neuron is not None}
         if roles == {"weight"}:
             return "w"
         if roles == {"bias"}:
             return "b"
-        return v.label if v.label.isidentifier() else "v"
+        return "v"
 
     def context(self, t: Term) -> list[str]:
         """One line placing a neuron weight or bias in its neuron."""
@@ -415,7 +470,7 @@ class _Text:
             return []
         if nr.role == "input":
             return [
-                f"it is input x_{nr.index} of neuron {nr.name} (weight w_{nr.index} = "
+                f"it is input x_{nr.index} of neuron {nr.title} (weight w_{nr.index} = "
                 f"{_num(t.local)}): z = sum_i w_i x_i + b, delta = dL/dz"
             ]
         f = self.activation_text(nr)
@@ -424,7 +479,7 @@ class _Text:
             what = f"multiplies input x = {_num(nr.x)}{inp}"
         else:
             what = "is the bias"
-        return [f"it {what} in neuron {nr.name}: z = sum_i w_i x_i + b{f}"]
+        return [f"it {what} in neuron {nr.title}: z = sum_i w_i x_i + b{f}"]
 
     def activation_text(self, nr: Neuron) -> str:
         a = nr.activation
@@ -436,7 +491,10 @@ class _Text:
         """The chain-rule product of one use, and how to name that use."""
         nr = t.neuron
         if nr is not None and nr.role != "input":
-            x = "x" if nr.role == "weight" else "1"
+            x = "1"
+            if nr.role == "weight":
+                lab = nr.input.label if nr.input is not None else ""
+                x = lab if lab.isidentifier() and lab != sym else "x"
             if nr.activation is not None and nr.dL_da is not None and nr.da_dz is not None:
                 formula = (
                     f"delta * {x} = (dL/da * da/dz) * {x} = "
@@ -444,10 +502,10 @@ class _Text:
                 )
             else:
                 formula = f"delta * {x} = dL/dz * {x} = {_p(nr.delta)} * {_p(nr.x)}"
-            return formula, f"neuron {nr.name} ({nr.role} {self.slot(nr)})"
+            return formula, f"neuron {nr.title} ({nr.role} {self.slot(nr)})"
         if nr is not None:
             formula = f"w * delta = {_p(t.local)} * {_p(t.consumer_grad)}"
-            return formula, f"neuron {nr.name} (input {nr.index})"
+            return formula, f"neuron {nr.title} (input {nr.index})"
         c = "c"
         formula = f"dL/d{c} * d{c}/d{sym} = {_p(t.consumer_grad)} * {_p(t.local)}"
         return formula, f"c = {t.description}, input {t.position}"
@@ -462,7 +520,7 @@ class _Text:
         assert up is not None
         a = nr.activation
         pad = "        "
-        head = f"delta of neuron {nr.name}, one level up"
+        head = f"delta of neuron {nr.title}, one level up"
         if a is not None and nr.da_dz is not None:
             if not up.terms:
                 return [
@@ -507,7 +565,7 @@ class _Text:
             k = t.neuron
             if k is not None and k.role == "input":
                 lines.append(
-                    f"    k = neuron {k.name}: w_kj = {_num(t.local)} (w_{k.index}), "
+                    f"    k = neuron {k.title}: w_kj = {_num(t.local)} (w_{k.index}), "
                     f"delta_k = {_num(t.consumer_grad)}"
                 )
             else:
@@ -515,6 +573,6 @@ class _Text:
                     f"    c = {t.description}: dc/d{'a' if a is not None else 'z'} = "
                     f"{_num(t.local)}, dL/dc = {_num(t.consumer_grad)}"
                 )
-        if up.terms and not _close(up.total, up.grad):
+        if up.terms and up.grad is not None and not _close(up.total, up.grad):
             lines.append(f"  note: dL/da adds up to {_num(up.total)} but a.grad = {_num(up.grad)}")
         return lines

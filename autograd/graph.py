@@ -56,7 +56,7 @@ class Neuron:
         bias: b, or ``None``.
         products: For a hand-built neuron, the nodes w_i * x_i; ``()`` for an affine node.
         activation: a = f(z), or ``None`` (z has another use, or none).
-        name: Its scope (``layers.0.neurons.1``), else z's label, else ``neuron at #k``.
+        name: Its scope (``layers.0.neurons.1``), else z's label, else ``at node #k``.
     """
 
     z: int
@@ -234,7 +234,7 @@ class Graph:
 
     def _name(self, z: int) -> str:
         v = self.nodes[z]
-        return v.scope or (repr(v.label) if v.label else f"neuron at #{z}")
+        return v.scope or (repr(v.label) if v.label else f"at node #{z}")
 
     def _activation(self, z: int) -> int | None:
         uses = self.consumers[z]

@@ -349,7 +349,7 @@ def test_text_teaches_weight_grad_as_delta_times_input_with_numbers() -> None:
     dl_da, da_dz = s - y, s * (1 - s)
     text = str(explain_grad(ws[0], L))
     want = (
-        f"dL/dw = delta * x = (dL/da * da/dz) * x = ({_fmt(dl_da)} * {_fmt(da_dz)}) * 1.5000 "
+        f"dL/dw1 = delta * x1 = (dL/da * da/dz) * x1 = ({_fmt(dl_da)} * {_fmt(da_dz)}) * 1.5000 "
         f"= {dl_da * da_dz * x1:.4f}  (matches .grad = {dl_da * da_dz * x1:.4f})"
     )
     assert want in text, text

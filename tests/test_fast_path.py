@@ -17,7 +17,7 @@ import os
 import struct
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -95,8 +95,11 @@ def recipes(draw: st.DrawFn, values: st.SearchStrategy[float]) -> list[tuple[Any
     return steps
 
 
-def replay(steps: list[tuple[Any, ...]]) -> tuple[Any, ...]:
-    """Run a recipe; return every node's data/grad bits, or the error it raised."""
+def replay(
+    steps: list[tuple[Any, ...]], between: Callable[[Value], None] | None = None
+) -> tuple[Any, ...]:
+    """Run a recipe; return every node's data/grad bits, or the error it raised. With
+    ``between``: after the passes call it on the root, zero every grad, run one more pass."""
     nodes: list[Value] = []
     leaves: list[Value] = []
 
@@ -141,13 +144,21 @@ def replay(steps: list[tuple[Any, ...]]) -> tuple[Any, ...]:
                         leaf.grad = old
             else:
                 _, seed, passes = step
-                root = autograd.sum(n for n in nodes if n.requires_grad) if any(
-                    n.requires_grad for n in nodes
-                ) else None
+                root = (
+                    autograd.sum(n for n in nodes if n.requires_grad)
+                    if any(n.requires_grad for n in nodes)
+                    else None
+                )
                 if root is None:
                     return ("no root",)
                 nodes.append(root)
                 for _ in range(passes):
+                    root.backward(seed)
+                if between is not None:
+                    between(root)
+                    for n in nodes:
+                        if n.requires_grad:
+                            n.grad = 0.0
                     root.backward(seed)
     except (ArithmeticError, ValueError, TypeError) as e:
         return ("error", type(e).__name__, str(e), *[(bits(n.data), bits(n.grad)) for n in nodes])
