@@ -25,6 +25,8 @@ def define_op(
     code: str | None = None,
     grad_code: Sequence[str] | None = None,
     doc: str = "",
+    structure: str | None = None,
+    roles: Callable[[int], tuple[str, ...]] | None = None,
 ) -> Callable[..., Value]:
     """Add an op to the table and return a function that applies it.
 
@@ -38,6 +40,13 @@ def define_op(
         code: Optional expression template (``"{0} * exp({1})"``) for ``compile``.
         grad_code: Optional partial templates, one per input, over ``{0}..`` and ``{out}``.
         doc: One line of math for docs and explanations.
+        structure: What the op is, as the built-in rows declare it (:attr:`Op.structure`):
+            ``"affine"`` (with ``roles``) makes its nodes neurons in drawings, explanations
+            and compile, like ``autograd.dot``; ``"sum"``, ``"product"``; ``"elementwise"``
+            (a function of input 0: an activation). Default: ``"elementwise"`` for one
+            input, else ``""``.
+        roles: For an affine op, ``roles(n)`` naming each of n inputs ``"weight"``,
+            ``"input"`` or ``"bias"``.
 
     Returns:
         ``f(*inputs) -> Value`` taking Values or numbers. The op works with ``backward``,
@@ -79,6 +88,8 @@ def define_op(
             doc=doc,
             code=code,
             grad_code=tuple(grad_code) if grad_code is not None else None,
+            structure=("elementwise" if arity == 1 else "") if structure is None else structure,
+            roles=roles,
         ),
         replace=True,
     )

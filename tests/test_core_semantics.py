@@ -88,7 +88,7 @@ def test_conversions_and_order_work_on_the_data_and_record_nothing() -> None:
     # == and hash stay by identity: graphs keep nodes in sets and dicts
     assert Value(1.0) != Value(1.0) and len({Value(1.0), Value(1.0)}) == 2
     with pytest.raises(TypeError, match="<"):
-        a < "x"  # type: ignore[operator]
+        assert a < "x"  # type: ignore[operator]
 
 
 def test_hand_built_neuron_is_a_neuron_with_delta_times_input() -> None:
@@ -182,3 +182,29 @@ def test_failed_backward_leaves_every_grad_as_it_was_none_included() -> None:
         assert a.grad is None and b.grad == 5.0 and L.grad == 0.0
     finally:
         del autograd.OPS["t_core_boom"]
+
+
+def test_a_user_op_declared_affine_is_a_neuron_like_dot() -> None:
+    def fwd(*v: float) -> float:
+        n = len(v) // 2
+        return sum(w * x for w, x in zip(v[:n], v[n : 2 * n])) + (v[-1] if len(v) % 2 else 0.0)
+
+    def parts(*v: float) -> tuple[float, ...]:
+        n = (len(v) - 1) // 2
+        return (*v[n : 2 * n], *v[:n], *((1.0,) if (len(v) - 1) % 2 else ()))
+
+    def roles(n: int) -> tuple[str, ...]:
+        k = n // 2
+        return ("weight",) * k + ("input",) * k + (("bias",) if n % 2 else ())
+
+    lin = autograd.define_op("t_core_linear", fwd, parts, structure="affine", roles=roles)
+    try:
+        w = Value(0.5, label="w")
+        L = lin(w, Value(3.0, label="x", requires_grad=False), 0.25).tanh()
+        L.backward()
+        (nr,) = Graph(L).neurons
+        text = str(explain_grad(w, L))
+        assert "dL/dw = delta * x" in text and "a = tanh(z)" in text, text
+        assert w.grad == pytest.approx((1 - math.tanh(1.75) ** 2) * 3.0, rel=1e-12)
+    finally:
+        del autograd.OPS["t_core_linear"]
