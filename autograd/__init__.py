@@ -5,6 +5,7 @@ uses the same import name): :data:`DISTRIBUTION` says so at run time.
 """
 
 from ._fast import is_fast, set_fast
+from .anomaly import AnomalyError, creation_site, detect_anomaly, set_detect_anomaly
 from .compile import CompileError, Program
 from .compile import (
     compile as compile,  # not in __all__: a star import must not shadow the builtin
@@ -37,6 +38,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DISTRIBUTION",
     "OPS",
+    "AnomalyError",
     "CompileError",
     "Explanation",
     "GradcheckError",
@@ -46,8 +48,10 @@ __all__ = [
     "RendererNotFoundError",
     "Value",
     "apply_op",
+    "creation_site",
     "current_scope",
     "define_op",
+    "detect_anomaly",
     "dot",
     "draw_graph",
     "enable_grad",
@@ -59,6 +63,7 @@ __all__ = [
     "no_grad",
     "render_graph",
     "scope",
+    "set_detect_anomaly",
     "set_fast",
     "topological_order",
 ]

@@ -36,7 +36,7 @@ from typing import Any
 
 from . import engine
 from ._validate import _error, _not_differentiable, _real
-from .context import _NO_META, _context_listeners, _state
+from .context import _NO_META, _anomaly_checks, _context_listeners, _state
 from .engine import Value
 from .ops import CODE_NAMESPACE, OPS, Op, chain_sources, scaled, template_names
 
@@ -66,6 +66,8 @@ def _finish(v: Value) -> Value:
         v._fn = v._a = v._b = None
         v.requires_grad = False
         v.grad = None
+    elif st.anomaly:
+        _anomaly_checks["node"](v)
     return v
 
 
@@ -399,7 +401,10 @@ def backward(self: Value, gradient: float = 1.0) -> None:
         gc.disable()  # nothing cyclic is made below; spare the collector a 1e6-node walk
     try:
         with engine._backward_lock:
-            _backward(self, seed)
+            if _state.anomaly:  # the reference pass, which checks every contribution
+                engine._commit(engine._backward(self, seed, True))
+            else:
+                _backward(self, seed)
         _state.last_root = weakref.ref(self)
     finally:
         if enabled:

@@ -31,6 +31,12 @@ class _ThreadState(threading.local):
         # The root of this thread's last backward pass, held weakly so that
         # explain_grad(value) can find the graph that value.grad came from.
         self.last_root: weakref.ref[Value] | None = None
+        self.anomaly = False  # detect_anomaly() is on in this thread
+
+
+#: The checks autograd.anomaly installs, run while anomaly mode is on: ``node(v)`` for each
+#: new node, ``contribution(root, node, input, c, g)`` for each gradient contribution.
+_anomaly_checks: dict[str, Callable[..., None]] = {}
 
 
 _state = _ThreadState()

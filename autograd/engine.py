@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Union
 from ._validate import _error, _not_differentiable, _real
 from .context import (
     _NO_META,
+    _anomaly_checks,
     _state,
     current_scope,
     enable_grad,
@@ -207,7 +208,7 @@ class Value(_Base):
         if not self.requires_grad:
             _not_differentiable(self)
         with _backward_lock:
-            _commit(_backward(self, seed))
+            _commit(_backward(self, seed, _state.anomaly))
         _state.last_root = weakref.ref(self)
 
 
@@ -270,19 +271,14 @@ def _apply(row: Op, args: Sequence[Any]) -> Value:
         v._a, v._b = inputs
     else:
         v._a = tuple(inputs)
+    if _state.anomaly:
+        _anomaly_checks["node"](v)
     return v
 
 
 def apply_op(op: Op | str, *args: Operand) -> Value:
-    """Apply a table op to Values or numbers and record the result node.
-
-    Args:
-        op: An :class:`~autograd.ops.Op` or the name of one.
-        *args: Its inputs (numbers become constant leaves, as micrograd does).
-
-    Returns:
-        The new node.
-    """
+    """Apply a table op (an :class:`~autograd.ops.Op` or its name) to Values or numbers
+    (constants, as micrograd makes them) and return the new node."""
     row = op if isinstance(op, Op) else OPS.get(op)
     if row is None:
         raise KeyError(f"no op named {op!r} in the op table")
@@ -376,9 +372,10 @@ def _needs_grad(node: Value) -> list[Value]:
     return [x for x in _inputs(node) if type(x) is not float and x.requires_grad]
 
 
-def _backward(root: Value, seed: float) -> dict[Value, float]:
+def _backward(root: Value, seed: float, checked: bool = False) -> dict[Value, float]:
     """This pass's gradient of every node that requires grad, in a dict of the walk's own:
-    for each node from the root back, ``g * partial_i`` goes to each input (``Op.chain``)."""
+    for each node from the root back, ``g * partial_i`` goes to each input (``Op.chain``).
+    ``checked``: anomaly mode looks at every contribution (:mod:`autograd.anomaly`)."""
     grads = {root: seed}
     for node in reversed(walk(root, _needs_grad)):
         row = node._fn
@@ -388,6 +385,8 @@ def _backward(root: Value, seed: float) -> dict[Value, float]:
         inputs = _inputs(node)
         for x, c in zip(inputs, row.chain(g, [_data(x) for x in inputs], node.data)):
             if type(x) is not float and x.requires_grad:
+                if checked:
+                    _anomaly_checks["contribution"](root, node, x, c, g)
                 grads[x] = grads.get(x, 0.0) + c
     return grads
 

@@ -19,7 +19,9 @@ import numbers
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from .engine import Value, _state, no_grad, topological_order
+from .context import _state, no_grad
+from .engine import Value
+from .graph import Graph
 
 __all__ = ["GradcheckError", "Mismatch", "gradcheck"]
 
@@ -162,12 +164,12 @@ def _analytical(fn: Callable[..., Value], point: list[float]) -> list[float]:
     if not math.isfinite(out.data):
         shown = ", ".join(repr(x) for x in point)
         raise ValueError(f"gradcheck: fn({shown}) = {out.data!r}; choose inputs where fn is finite")
-    mine = {id(v) for v in leaves}
-    saved = [(v, v.grad) for v in topological_order(out) if id(v) not in mine]
+    mine = set(leaves)
+    saved = [(v, v.grad) for v in Graph(out).nodes if v not in mine]
     last_root = _state.last_root  # explain_grad's default root stays the user's own
     out.backward()
     _state.last_root = last_root
-    grads = [v.grad for v in leaves]
+    grads = [0.0 if v.grad is None else v.grad for v in leaves]
     for v, g in saved:
         v.grad = g
     return grads
