@@ -16,6 +16,11 @@ Adam (weight decay is L2 added to the gradient, as ``torch.optim.Adam``, not Ada
     g = ∇ + λ θ
     m = m + (1 - β1)(g - m)            v = β2 v + (1 - β2) g²
     θ = θ - γ / (1 - β1^t) · m / (√v / √(1 - β2^t) + ε)
+
+A parameter whose ``grad`` is ``None`` has no gradient: ``step()`` skips it and leaves its
+state alone (as ``torch.optim`` does; Adam's ``t`` counts that parameter's own updates). A step
+checks every gradient before it changes anything: a grad that is no real number raises a
+``TypeError`` naming the parameter, and no parameter or state is touched.
 """
 
 from __future__ import annotations
@@ -41,6 +46,13 @@ def _hyper(x: object, name: str, who: str, *, upper: float | None = None) -> flo
         bound = f"in [0, {upper})" if upper is not None else ">= 0 and finite"
         raise ValueError(f"{who}: invalid {name} {x!r}: must be {bound}")
     return f
+
+
+def _describe(p: Value) -> str:
+    """How an error names a parameter: its label and scope, when it has them."""
+    lab = f" {p.label!r}" if p.label else ""
+    where = f" in {p.scope}" if p.scope else ""
+    return f"{lab}{where}"
 
 
 class Optimizer:
@@ -90,8 +102,25 @@ class Optimizer:
             p.grad = 0.0
 
     def step(self) -> None:
-        """Update every parameter once from its ``.grad``."""
+        """Update every parameter once from its ``.grad`` (``None``: skipped)."""
         raise NotImplementedError
+
+    def _grads(self) -> list[float | None]:
+        """Every parameter's grad as a float (``None`` kept), checked before any update."""
+        who = type(self).__name__
+        out: list[float | None] = []
+        for i, p in enumerate(self.params):
+            g = p.grad
+            if g is None:
+                out.append(None)
+                continue
+            if isinstance(g, bool) or not isinstance(g, numbers.Real) or isinstance(g, Value):
+                raise TypeError(
+                    f"{who}.step: params[{i}]{_describe(p)} has grad {g!r} "
+                    f"({type(g).__name__}), not a real number or None; no parameter was updated"
+                )
+            out.append(float(g))
+        return out
 
     def _group(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -152,16 +181,23 @@ class SGD(Optimizer):
         wd = self.weight_decay
         nesterov = self.nesterov
         bufs = self._buf
+        grads = self._grads()
+        new: list[tuple[int, float, float | None]] = []
         for i, p in enumerate(self.params):
-            g = p.grad
+            g = grads[i]
+            if g is None:
+                continue
             if wd != 0.0:
                 g = g + wd * p.data
+            b = bufs[i]
             if mu != 0.0:
-                b = bufs[i]
                 b = g if b is None else b * mu + g
-                bufs[i] = b
                 g = g + mu * b if nesterov else b
-            p.data = p.data + -lr * g
+            new.append((i, p.data + -lr * g, b))
+        params = self.params
+        for i, x, b in new:
+            bufs[i] = b
+            params[i].data = x
 
     def _group(self) -> dict[str, Any]:
         return {
@@ -214,34 +250,44 @@ class Adam(Optimizer):
         self.eps = _hyper(eps, "eps", "Adam")
         self.weight_decay = _hyper(weight_decay, "weight_decay", "Adam")
         n = len(self.params)
-        self.t = 0
+        self.t = 0  # calls of step()
+        self._steps = [0] * n  # updates of each parameter (torch's per-parameter "step")
         self._m = [0.0] * n
         self._v = [0.0] * n
 
     def step(self) -> None:
-        """One Adam update of every parameter (t increases by one)."""
-        self.t += 1
-        t = self.t
+        """One Adam update of every parameter with a grad (t increases by one)."""
         b1, b2 = self.betas
         wd = self.weight_decay
         eps = self.eps
-        step_size = self._lr / (1.0 - b1**t)
-        bc2_sqrt = math.sqrt(1.0 - b2**t)
+        lr = self._lr
         c1 = 1.0 - b1
         c2 = 1.0 - b2
         ms = self._m
         vs = self._v
+        grads = self._grads()
+        new: list[tuple[int, float, float, float]] = []
         for i, p in enumerate(self.params):
-            g = p.grad
+            g = grads[i]
+            if g is None:
+                continue
+            t = self._steps[i] + 1
             if wd != 0.0:
                 g = g + wd * p.data
             m = ms[i]
             # torch's lerp(m, g, w = 1 - β1), whose formula depends on which side of 1/2 w is
             m = m + c1 * (g - m) if c1 < 0.5 else g + (c1 - 1.0) * (g - m)
             v = vs[i] * b2 + c2 * (g * g)
+            step_size = lr / (1.0 - b1**t)
+            bc2_sqrt = math.sqrt(1.0 - b2**t)
+            new.append((i, p.data + -step_size * (m / (math.sqrt(v) / bc2_sqrt + eps)), m, v))
+        self.t += 1
+        params = self.params
+        for i, x, m, v in new:
+            self._steps[i] += 1
             ms[i] = m
             vs[i] = v
-            p.data = p.data + -step_size * (m / (math.sqrt(v) / bc2_sqrt + eps))
+            params[i].data = x
 
     def _group(self) -> dict[str, Any]:
         return {
@@ -252,9 +298,9 @@ class Adam(Optimizer):
         }
 
     def _state(self, i: int) -> dict[str, float] | None:
-        if self.t == 0:
+        if self._steps[i] == 0:
             return None
-        return {"step": float(self.t), "exp_avg": self._m[i], "exp_avg_sq": self._v[i]}
+        return {"step": float(self._steps[i]), "exp_avg": self._m[i], "exp_avg_sq": self._v[i]}
 
     def __repr__(self) -> str:
         return (
