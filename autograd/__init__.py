@@ -26,6 +26,7 @@ from .engine import (
 )
 from .explain import Explanation, explain_grad
 from .gradcheck import GradcheckError, gradcheck
+from .io import write_atomic
 from .ops import OPS, Op, get_op
 
 #: Marks this package as deltagrad's, so tests and users can tell it from HIPS autograd.
@@ -56,4 +57,5 @@ __all__ = [
     "render_graph",
     "scope",
     "topological_order",
+    "write_atomic",
 ]
