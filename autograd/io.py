@@ -25,7 +25,7 @@ import stat
 import threading
 from pathlib import Path
 
-__all__ = ["write_atomic"]
+__all__ = ["check_path", "write_atomic"]
 
 _lock = threading.Lock()
 _in_flight: set[str] = set()  # temp files this process is writing now (any thread)
@@ -73,18 +73,33 @@ def _remove_stale(folder: Path, name: str) -> None:
                 os.unlink(path)
 
 
-def _check_path(path: object) -> str:
+def check_path(path: object, who: str = "write_atomic") -> str:
+    """``path`` as a file path string: a str or ``os.PathLike`` that names something.
+
+    An int is refused (``open(3)`` would use file descriptor 3), and so are ``""`` and blanks
+    (``Path("")`` is ``"."``, the current folder). Every function of the library that takes a
+    file path checks it with this.
+
+    Args:
+        path: The argument to check.
+        who: The function named in the error (``"save"``, ``"load"``, ...).
+
+    Returns:
+        ``os.fspath(path)``.
+
+    Raises:
+        TypeError: ``path`` is no str or path-like (bytes paths included).
+        ValueError: ``path`` is empty or blank.
+    """
     if isinstance(path, bool) or not isinstance(path, (str, os.PathLike)):
         raise TypeError(
-            f"write_atomic: path must be a str or os.PathLike, got {type(path).__name__}: {path!r}"
+            f"{who}: path must be a str or os.PathLike, got {type(path).__name__}: {path!r}"
         )
     p = os.fspath(path)
     if not isinstance(p, str):
-        raise TypeError(f"write_atomic: path must be a text path, got {p!r}")
+        raise TypeError(f"{who}: path must be a text path, got {p!r}")
     if not p.strip():
-        raise ValueError(f"write_atomic: path must name a file, got {p!r}")
-    if p.endswith(("/", os.sep)) or os.path.isdir(p):
-        raise IsADirectoryError(errno.EISDIR, f"cannot write {p!r}: it is a folder, not a file")
+        raise ValueError(f"{who}: path must name a file, got {p!r}")
     return p
 
 
@@ -107,7 +122,9 @@ def write_atomic(
         ValueError: ``path`` is empty.
         OSError: The file cannot be written; the message names it, and nothing changed.
     """
-    p = _check_path(path)
+    p = check_path(path)
+    if p.endswith(("/", os.sep)) or os.path.isdir(p):
+        raise IsADirectoryError(errno.EISDIR, f"cannot write {p!r}: it is a folder, not a file")
     if isinstance(data, str):
         data = data.encode("utf-8")
     elif isinstance(data, (bytearray, memoryview)):

@@ -4,17 +4,17 @@ Each takes ``who`` (the function or class being called, e.g. ``"SGD"`` or ``"fit
 argument's name, and raises ``TypeError`` for the wrong kind of value and ``ValueError`` for a
 value out of range. ``bool`` is refused where a number is meant (``True`` is an ``int`` in
 Python, but ``lr=True`` is a mistake), and so is a ``Value`` (a graph node is no hyperparameter).
+File paths are checked by :func:`autograd.io.check_path`, the one check of every writer.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
-import os
 
 from autograd import Value
 
-__all__ = ["finite_float", "nonnegative", "path_arg", "positive_int", "real"]
+__all__ = ["finite_float", "nonnegative", "positive_int", "real"]
 
 
 def real(x: object, name: str, who: str) -> float:
@@ -49,20 +49,3 @@ def positive_int(n: object, what: str) -> int:
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or int(n) < 1:
         raise ValueError(f"{what} must be a positive int, got {n!r}")
     return int(n)
-
-
-def path_arg(path: object, who: str) -> str:
-    """``path`` as a file path string: a str or ``os.PathLike`` naming something.
-
-    An int is refused (``open(3)`` would read file descriptor 3), and so is ``""`` (which
-    ``Path`` turns into ``"."``, the current folder)."""
-    if isinstance(path, bool) or not isinstance(path, (str, os.PathLike)):
-        raise TypeError(
-            f"{who}: path must be a str or os.PathLike, got {type(path).__name__}: {path!r}"
-        )
-    p = os.fspath(path)
-    if not isinstance(p, str):
-        raise TypeError(f"{who}: path must be a text path, got {p!r}")
-    if not p.strip():
-        raise ValueError(f"{who}: path must name a file, got {p!r}")
-    return p

@@ -27,6 +27,7 @@ import numpy as np
 from autograd import Value, dot, scope
 
 from . import init as _init
+from ._validate import positive_int
 from .module import Module
 
 __all__ = ["ACTIVATIONS", "MLP", "Layer", "Neuron"]
@@ -51,12 +52,6 @@ def _activation(name: object) -> Callable[[Value], Value] | None:
         known = ", ".join(repr(k) for k in ACTIVATIONS)
         raise ValueError(f"unknown activation {name!r}; expected one of {known}")
     return ACTIVATIONS[name]
-
-
-def _positive_int(n: object, what: str) -> int:
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or int(n) < 1:
-        raise ValueError(f"{what} must be a positive int, got {n!r}")
-    return int(n)
 
 
 def _seed_sequence(seed: object, who: str) -> np.random.SeedSequence:
@@ -125,8 +120,8 @@ class Neuron(Module):
         name: str = "neuron",
         fan_out: int = 1,
     ) -> None:
-        self.nin = _positive_int(nin, "Neuron: nin")
-        fan_out = _positive_int(fan_out, "Neuron: fan_out")
+        self.nin = positive_int(nin, "Neuron: nin")
+        fan_out = positive_int(fan_out, "Neuron: fan_out")
         self._act = _activation(activation)
         self.activation = activation
         self.name = name
@@ -233,8 +228,8 @@ class Layer(Module):
         *,
         name: str = "layer",
     ) -> None:
-        self.nin = _positive_int(nin, "Layer: nin")
-        self.nout = _positive_int(nout, "Layer: nout")
+        self.nin = positive_int(nin, "Layer: nin")
+        self.nout = positive_int(nout, "Layer: nout")
         _activation(activation)
         fn = _init.get(init)
         self.activation = activation
@@ -307,10 +302,10 @@ class MLP(Module):
         *,
         name: str = "mlp",
     ) -> None:
-        self.nin = _positive_int(nin, "MLP: nin")
+        self.nin = positive_int(nin, "MLP: nin")
         if isinstance(nouts, (str, bytes)) or not isinstance(nouts, Sequence) or not nouts:
             raise ValueError(f"MLP: nouts must be a non-empty list of ints, got {nouts!r}")
-        self.nouts = [_positive_int(n, f"MLP: nouts[{i}]") for i, n in enumerate(nouts)]
+        self.nouts = [positive_int(n, f"MLP: nouts[{i}]") for i, n in enumerate(nouts)]
         _activation(activation)
         _activation(output_activation)
         fn = _init.get(init)

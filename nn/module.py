@@ -21,8 +21,9 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from autograd import Value, write_atomic
+from autograd.io import check_path
 
-from ._validate import finite_float, path_arg
+from ._validate import finite_float
 
 __all__ = ["FORMAT", "IncompatibleKeys", "Module"]
 
@@ -202,7 +203,7 @@ class Module:
             ValueError: ``path`` is empty, or a parameter is NaN or infinite (JSON has no
                 such numbers).
         """
-        p = path_arg(path, "save")
+        p = check_path(path, "save")
         state = self.state_dict()
         for k, x in state.items():
             if not math.isfinite(x):
@@ -233,7 +234,7 @@ class Module:
                 str or path-like.
             KeyError: Missing or unexpected parameter names.
         """
-        p = path_arg(path, "load")
+        p = check_path(path, "load")
         where = f"load {p!r}"
         try:
             with open(p, encoding="utf-8") as f:

@@ -32,20 +32,10 @@ from typing import Any
 
 from autograd import Value
 
+from ._validate import nonnegative
 from .module import Module
 
 __all__ = ["SGD", "Adam", "Optimizer"]
-
-
-def _hyper(x: object, name: str, who: str, *, upper: float | None = None) -> float:
-    """``x`` as a float in [0, upper) (or [0, inf) without ``upper``), else a clear error."""
-    if isinstance(x, bool) or not isinstance(x, numbers.Real) or isinstance(x, Value):
-        raise TypeError(f"{who}: {name} must be a real number, got {type(x).__name__}: {x!r}")
-    f = float(x)
-    if not math.isfinite(f) or f < 0.0 or (upper is not None and f >= upper):
-        bound = f"in [0, {upper})" if upper is not None else ">= 0 and finite"
-        raise ValueError(f"{who}: invalid {name} {x!r}: must be {bound}")
-    return f
 
 
 def _describe(p: Value) -> str:
@@ -85,7 +75,7 @@ class Optimizer:
                 raise ValueError(f"{who}: params[{i}] appears twice (it would be updated twice)")
             seen.add(id(p))
         self.params: list[Value] = ps
-        self._lr = _hyper(lr, "lr", who)
+        self._lr = nonnegative(lr, "lr", who)
 
     @property
     def lr(self) -> float:
@@ -94,7 +84,7 @@ class Optimizer:
 
     @lr.setter
     def lr(self, value: float) -> None:
-        self._lr = _hyper(value, "lr", type(self).__name__)
+        self._lr = nonnegative(value, "lr", type(self).__name__)
 
     def zero_grad(self) -> None:
         """Set ``.grad`` of every parameter to 0."""
@@ -165,8 +155,8 @@ class SGD(Optimizer):
         nesterov: bool = False,
     ) -> None:
         super().__init__(params, lr)
-        self.momentum = _hyper(momentum, "momentum", "SGD")
-        self.weight_decay = _hyper(weight_decay, "weight_decay", "SGD")
+        self.momentum = nonnegative(momentum, "momentum", "SGD")
+        self.weight_decay = nonnegative(weight_decay, "weight_decay", "SGD")
         if not isinstance(nesterov, bool):
             raise TypeError(f"SGD: nesterov must be a bool, got {nesterov!r}")
         if nesterov and self.momentum == 0.0:
@@ -244,11 +234,11 @@ class Adam(Optimizer):
         except (TypeError, ValueError):
             raise TypeError(f"Adam: betas must be a pair of floats, got {betas!r}") from None
         self.betas = (
-            _hyper(b1, "beta1", "Adam", upper=1.0),
-            _hyper(b2, "beta2", "Adam", upper=1.0),
+            nonnegative(b1, "beta1", "Adam", upper=1.0),
+            nonnegative(b2, "beta2", "Adam", upper=1.0),
         )
-        self.eps = _hyper(eps, "eps", "Adam")
-        self.weight_decay = _hyper(weight_decay, "weight_decay", "Adam")
+        self.eps = nonnegative(eps, "eps", "Adam")
+        self.weight_decay = nonnegative(weight_decay, "weight_decay", "Adam")
         n = len(self.params)
         self.t = 0  # calls of step()
         self._steps = [0] * n  # updates of each parameter (torch's per-parameter "step")
