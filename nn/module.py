@@ -59,10 +59,12 @@ class Module:
     whose names start with ``_`` are skipped: keep per-call Values there.
 
     Attributes:
-        name: This module's segment of the autograd scope path (``"mlp"``, ``"layer0"``, ...).
+        name: This module's segment of the autograd scope path: the path ``named_parameters``
+            gives it (``"layers.0"``, ``"neurons.2"``; ``""`` for the root), so that a
+            parameter's scope plus its own name is its ``named_parameters`` key.
     """
 
-    name: str = "module"
+    name: str = ""
 
     # -- what a module owns: the two hooks -----------------------------------------------------
 

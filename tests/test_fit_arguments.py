@@ -161,3 +161,15 @@ def test_nan_targets_of_a_custom_loss_are_reported_as_nan_targets(
     with pytest.raises(ValueError, match=rf"target y\[{at}\] is {bad!r}.*NaN target"):
         nn.fit(m, X, y, loss=loss, epochs=2, progress=False, compiled=compiled)
     assert m.state_dict() == before
+
+
+def test_divergence_in_the_forward_pass_names_the_layer_by_its_parameter_path() -> None:
+    """The scope of the first non-finite node is the layer's named_parameters path as is."""
+    m = nn.MLP(2, [2, 1], activation="linear", seed=0)
+    state = m.state_dict()
+    state.update({"layers.0.neurons.1.w.0": 1.5, "layers.0.neurons.1.w.1": 1.5})
+    m.load_state_dict(state)
+    with pytest.raises(nn.TrainingDivergedError) as info:
+        nn.fit(m, [[1e308, 1e308]], [0.0], loss="mse", epochs=1, progress=False)
+    assert info.value.layer == "layers.0"
+    assert "node layers.0.neurons.1 (z)" in str(info.value)
