@@ -28,6 +28,8 @@ import numpy as np
 import autograd
 from autograd import Value
 
+from ._validate import real
+
 __all__ = [
     "LOSSES",
     "LOSS_ALIASES",
@@ -205,9 +207,7 @@ def cross_entropy_loss(logits: Any, target_index: Any) -> Value:
 
 
 def _finite_target(t: object, i: int) -> float:
-    if isinstance(t, bool) or not isinstance(t, numbers.Real):
-        raise TypeError(f"fit: y[{i}] must be a number, got {type(t).__name__}: {t!r}")
-    f = float(t)
+    f = real(t, f"y[{i}]", "fit")
     if not math.isfinite(f):
         raise ValueError(f"fit: y[{i}] is {f!r}: targets must be finite numbers (NaN target)")
     return f
@@ -234,11 +234,7 @@ def _encode_floats(t: object, i: int) -> float | list[float]:
 
 
 def _encode_index(t: object, i: int) -> int:
-    if isinstance(t, bool) or not isinstance(t, numbers.Real):
-        raise TypeError(f"fit: y[{i}] must be a class index, got {type(t).__name__}: {t!r}")
-    f = float(t)
-    if not math.isfinite(f):
-        raise ValueError(f"fit: y[{i}] is {f!r}: a class index must be an int >= 0 (NaN target)")
+    f = _finite_target(t, i)
     if f != int(f) or f < 0:
         raise ValueError(f"fit: y[{i}] must be a class index >= 0, got {t!r}")
     return int(f)

@@ -24,7 +24,12 @@ BAD_CALLS: list[tuple[str, dict[str, Any], type[Exception], str]] = [
     ("y str", {"y": "abc"}, TypeError, r"fit: y must be a sequence of targets .*, got str"),
     ("y int", {"y": 3}, TypeError, r"fit: y must be a sequence of targets .*, got int"),
     ("y None", {"y": None}, TypeError, r"fit: y must be a sequence of targets"),
-    ("y strs", {"y": ["a", "b", "c", "d"]}, TypeError, r"fit: y\[0\] must be a number"),
+    (
+        "y strs",
+        {"y": ["a", "b", "c", "d"]},
+        TypeError,
+        r"fit: y\[0\] must be a real number, got str",
+    ),
     ("X str", {"X": "abcd"}, TypeError, r"fit: X must be a sequence of samples"),
     ("X None", {"X": None}, TypeError, r"fit: X must be a sequence of samples"),
     (
