@@ -95,22 +95,15 @@ class Optimizer:
         """Update every parameter once from its ``.grad`` (``None``: skipped)."""
         raise NotImplementedError
 
-    def _grads(self) -> list[float | None]:
-        """Every parameter's grad as a float (``None`` kept), checked before any update."""
-        who = type(self).__name__
-        out: list[float | None] = []
-        for i, p in enumerate(self.params):
-            g = p.grad
-            if g is None:
-                out.append(None)
-                continue
-            if isinstance(g, bool) or not isinstance(g, numbers.Real) or isinstance(g, Value):
-                raise TypeError(
-                    f"{who}.step: params[{i}]{_describe(p)} has grad {g!r} "
-                    f"({type(g).__name__}), not a real number or None; no parameter was updated"
-                )
-            out.append(float(g))
-        return out
+    def _checked_grad(self, i: int, p: Value, g: object) -> float:
+        """A grad that is not a float (backward stores floats) as one, or a ``TypeError``
+        naming the parameter. Steps call it before they change anything."""
+        if isinstance(g, bool) or not isinstance(g, numbers.Real) or isinstance(g, Value):
+            raise TypeError(
+                f"{type(self).__name__}.step: params[{i}]{_describe(p)} has grad {g!r} "
+                f"({type(g).__name__}), not a real number or None; no parameter was updated"
+            )
+        return float(g)
 
     def _group(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -170,24 +163,28 @@ class SGD(Optimizer):
         mu = self.momentum
         wd = self.weight_decay
         nesterov = self.nesterov
-        bufs = self._buf
-        grads = self._grads()
-        new: list[tuple[int, float, float | None]] = []
+        # Every grad is checked, and the new values computed, before anything changes: a
+        # step updates all parameters or none.
+        bufs = list(self._buf) if mu != 0.0 else self._buf
+        new: list[tuple[Value, float]] = []
         for i, p in enumerate(self.params):
-            g = grads[i]
-            if g is None:
-                continue
+            g = p.grad
+            if type(g) is not float:
+                if g is None:  # no gradient: skipped, as torch.optim does
+                    continue
+                g = self._checked_grad(i, p, g)
+            x = p.data
             if wd != 0.0:
-                g = g + wd * p.data
-            b = bufs[i]
+                g = g + wd * x
             if mu != 0.0:
+                b = bufs[i]
                 b = g if b is None else b * mu + g
+                bufs[i] = b
                 g = g + mu * b if nesterov else b
-            new.append((i, p.data + -lr * g, b))
-        params = self.params
-        for i, x, b in new:
-            bufs[i] = b
-            params[i].data = x
+            new.append((p, x + -lr * g))
+        self._buf = bufs
+        for p, x in new:
+            p.data = x
 
     def _group(self) -> dict[str, Any]:
         return {
@@ -253,31 +250,38 @@ class Adam(Optimizer):
         lr = self._lr
         c1 = 1.0 - b1
         c2 = 1.0 - b2
-        ms = self._m
-        vs = self._v
-        grads = self._grads()
-        new: list[tuple[int, float, float, float]] = []
+        # Every grad is checked, and the new values computed, before anything changes: a
+        # step updates all parameters or none.
+        ms = list(self._m)
+        vs = list(self._v)
+        steps = list(self._steps)
+        corrections: dict[int, tuple[float, float]] = {}  # t -> (γ / (1 - β1^t), √(1 - β2^t))
+        new: list[tuple[Value, float]] = []
         for i, p in enumerate(self.params):
-            g = grads[i]
-            if g is None:
-                continue
-            t = self._steps[i] + 1
+            g = p.grad
+            if type(g) is not float:
+                if g is None:  # no gradient: skipped, state untouched, as torch.optim does
+                    continue
+                g = self._checked_grad(i, p, g)
+            t = steps[i] = steps[i] + 1
+            c = corrections.get(t)
+            if c is None:
+                c = corrections[t] = (lr / (1.0 - b1**t), math.sqrt(1.0 - b2**t))
+            step_size, bc2_sqrt = c
+            x = p.data
             if wd != 0.0:
-                g = g + wd * p.data
+                g = g + wd * x
             m = ms[i]
             # torch's lerp(m, g, w = 1 - β1), whose formula depends on which side of 1/2 w is
             m = m + c1 * (g - m) if c1 < 0.5 else g + (c1 - 1.0) * (g - m)
             v = vs[i] * b2 + c2 * (g * g)
-            step_size = lr / (1.0 - b1**t)
-            bc2_sqrt = math.sqrt(1.0 - b2**t)
-            new.append((i, p.data + -step_size * (m / (math.sqrt(v) / bc2_sqrt + eps)), m, v))
-        self.t += 1
-        params = self.params
-        for i, x, m, v in new:
-            self._steps[i] += 1
             ms[i] = m
             vs[i] = v
-            params[i].data = x
+            new.append((p, x + -step_size * (m / (math.sqrt(v) / bc2_sqrt + eps))))
+        self.t += 1
+        self._m, self._v, self._steps = ms, vs, steps
+        for p, x in new:
+            p.data = x
 
     def _group(self) -> dict[str, Any]:
         return {
