@@ -29,6 +29,7 @@ from .engine import (
 from .explain import Explanation, explain_grad
 from .gradcheck import GradcheckError, gradcheck
 from .graph import Graph
+from .io import write_atomic
 from .ops import OPS, Op, get_op
 
 #: Marks this package as deltagrad's, so tests and users can tell it from HIPS autograd.
@@ -66,4 +67,5 @@ __all__ = [
     "set_detect_anomaly",
     "set_fast",
     "topological_order",
+    "write_atomic",
 ]

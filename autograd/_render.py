@@ -15,9 +15,6 @@ no renderer at all.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -25,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import graphviz
+
+from . import io as _io
 
 __all__ = [
     "INSTALL_HINT",
@@ -146,27 +145,6 @@ def render_source(source: str, fmt: str) -> bytes:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the whole new one.
-
-    The bytes go to a new file in the same folder, then :func:`os.replace` swaps it in (an
-    atomic rename on one file system). The file is created with mode 0o666 minus the umask,
-    as ``open(path, "wb")`` would.
-    """
-    folder = path.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    while True:
-        tmp = folder / f".{path.name}.{secrets.token_hex(4)}.tmp"
-        try:
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-            fd = os.open(tmp, flags, 0o666)
-        except FileExistsError:
-            continue
-        break
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    """Write ``data`` to ``path`` with the library's atomic writer, creating missing folders
+    (see :func:`autograd.io.write_atomic`)."""
+    _io.write_atomic(path, data, make_parents=True)

@@ -54,7 +54,8 @@ class ReadmeNet(NamedTuple):
 
 
 def build_readme_net() -> ReadmeNet:
-    """The README's 2-3-1 net, by hand, with the scopes and labels ``nn.MLP`` gives its nodes.
+    """The README's 2-3-1 net, by hand, with the nesting and labels ``nn.MLP`` gives its nodes
+    (``nn`` names the scopes by parameter path, ``layers.0.neurons.1``; these are the user's).
 
     L = (tanh(sum_j v_j h_j + c) - 1)^2 with h = (tanh, tanh, relu)(W x + b) and x = (1, -2);
     the ReLU neuron has z = -1.8, so it is dead. The body is the README's code snippet.

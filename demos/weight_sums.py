@@ -15,10 +15,12 @@ would give exact zeros; that is a different optimizer.)
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import autograd
 import nn
 
 from ._common import out_dir, parse_args, rule
@@ -73,10 +75,10 @@ def _figure(runs: dict[str, Any], path: Path) -> Path:
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format="png")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
     plt.close(fig)
-    tmp.replace(path)
+    autograd.write_atomic(path, buf.getvalue())  # the library's writer: atomic, umask mode
     return path
 
 

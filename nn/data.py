@@ -12,22 +12,9 @@ import numbers
 
 import numpy as np
 
+from ._validate import nonnegative, positive_int
+
 __all__ = ["make_blobs", "make_moons", "make_xor"]
-
-
-def _count(n: object, who: str) -> int:
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or int(n) < 1:
-        raise ValueError(f"{who}: n must be a positive int, got {n!r}")
-    return int(n)
-
-
-def _scale(x: object, name: str, who: str) -> float:
-    if isinstance(x, bool) or not isinstance(x, numbers.Real):
-        raise TypeError(f"{who}: {name} must be a real number, got {x!r}")
-    f = float(x)
-    if not (np.isfinite(f) and f >= 0.0):
-        raise ValueError(f"{who}: {name} must be finite and >= 0, got {x!r}")
-    return f
 
 
 def _lists(X: np.ndarray, y: np.ndarray) -> tuple[list[list[float]], list[int]]:
@@ -52,8 +39,8 @@ def make_moons(
     Returns:
         ``(X, y)``: ``n`` points ``[x0, x1]`` and their labels ±1.
     """
-    n = _count(n, "make_moons")
-    noise = _scale(noise, "noise", "make_moons")
+    n = positive_int(n, "make_moons: n")
+    noise = nonnegative(noise, "noise", "make_moons")
     rng = np.random.default_rng(seed)
     n_out = n // 2
     n_in = n - n_out
@@ -97,8 +84,8 @@ def make_blobs(
     Returns:
         ``(X, y)``: ``n`` points and their blob index in 0..k-1.
     """
-    n = _count(n, "make_blobs")
-    std = _scale(std, "std", "make_blobs")
+    n = positive_int(n, "make_blobs: n")
+    std = nonnegative(std, "std", "make_blobs")
     rng = np.random.default_rng(seed)
     if isinstance(centers, numbers.Integral) and not isinstance(centers, bool):
         k = int(centers)
@@ -144,8 +131,8 @@ def make_xor(
     Returns:
         ``(X, y)``: ``n`` points and their labels ±1.
     """
-    n = _count(n, "make_xor")
-    noise = _scale(noise, "noise", "make_xor")
+    n = positive_int(n, "make_xor: n")
+    noise = nonnegative(noise, "noise", "make_xor")
     rng = np.random.default_rng(seed)
     X = rng.uniform(-1.0, 1.0, (n, 2))
     y = np.where(np.logical_xor(X[:, 0] > 0.0, X[:, 1] > 0.0), 1, -1)

@@ -29,6 +29,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from ._validate import positive_int
+
 __all__ = [
     "SCHEMES",
     "InitFn",
@@ -52,9 +54,8 @@ def _prepare(
     fan_in: int, fan_out: int, size: int | None, rng: Rng, scheme: str
 ) -> tuple[int, np.random.Generator]:
     """Check the fans and size; return the size and a Generator."""
-    for what, n in (("fan_in", fan_in), ("fan_out", fan_out)):
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"init.{scheme}: {what} must be a positive int, got {n!r}")
+    fan_in = positive_int(fan_in, f"init.{scheme}: fan_in")
+    fan_out = positive_int(fan_out, f"init.{scheme}: fan_out")
     if size is None:
         size = fan_in * fan_out
     if isinstance(size, bool) or not isinstance(size, int) or size < 0:

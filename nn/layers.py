@@ -10,9 +10,11 @@ After a call, ``neuron.x``, ``neuron.z`` and ``neuron.a`` hold that call's nodes
 
 (for a neuron used once per graph; with several calls the gradients add up).
 
-Scopes: every node is tagged with its module path (``mlp.layer0.neuron2``), at construction for
-the parameters and at each call for the nodes the call makes, so a renderer can draw one box
-per neuron and per layer. Labels: weights ``w0 w1 ..``, bias ``b``, inputs made from numbers
+Scopes: every node is tagged with its module path, at construction for the parameters and at
+each call for the nodes the call makes, so a renderer can draw one box per neuron and per layer.
+The path is the one ``named_parameters`` uses: weight ``w[1]`` of neuron 2 of layer 0 has scope
+``layers.0.neurons.2`` and the name ``layers.0.neurons.2.w.1`` (scope, then its own name).
+Labels: weights ``w0 w1 ..``, bias ``b``, inputs made from numbers
 ``x0 x1 ..``, pre-activation ``z``, activation output ``a`` (a linear neuron's output is ``z``).
 """
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Callable, Iterable, Sequence, Sized
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import numpy as np
@@ -27,6 +30,7 @@ import numpy as np
 from autograd import Value, dot, scope
 
 from . import init as _init
+from ._validate import positive_int
 from .module import Module
 
 __all__ = ["ACTIVATIONS", "MLP", "Layer", "Neuron"]
@@ -53,10 +57,15 @@ def _activation(name: object) -> Callable[[Value], Value] | None:
     return ACTIVATIONS[name]
 
 
-def _positive_int(n: object, what: str) -> int:
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or int(n) < 1:
-        raise ValueError(f"{what} must be a positive int, got {n!r}")
-    return int(n)
+def _scope(name: str) -> AbstractContextManager[Any]:
+    """``autograd.scope(name)``, or no scope for the root module's default name ``""``."""
+    return scope(name) if name else nullcontext()
+
+
+def _check_name(name: object, who: str) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"{who}: name must be a str, got {type(name).__name__}: {name!r}")
+    return name
 
 
 def _seed_sequence(seed: object, who: str) -> np.random.SeedSequence:
@@ -106,7 +115,8 @@ class Neuron(Module):
         init: A scheme name from :mod:`nn.init` or a callable
             ``(fan_in, fan_out, size, rng) -> floats``. The bias starts at 0.
         seed: ``None`` (fresh randomness), an int, or a ``numpy.random.SeedSequence``.
-        name: Scope segment of this neuron (a ``Layer`` names its neurons ``neuron0 ..``).
+        name: Scope of this neuron: ``""`` (none) for a neuron on its own; a ``Layer`` names
+            its neurons ``neurons.0 neurons.1 ..``, as ``named_parameters`` does.
         fan_out: The fan-out the init scheme sees (a ``Layer`` passes its ``nout``).
 
     Attributes:
@@ -122,16 +132,16 @@ class Neuron(Module):
         init: str | _init.InitFn = "xavier_uniform",
         seed: Seed = None,
         *,
-        name: str = "neuron",
+        name: str = "",
         fan_out: int = 1,
     ) -> None:
-        self.nin = _positive_int(nin, "Neuron: nin")
-        fan_out = _positive_int(fan_out, "Neuron: fan_out")
+        self.nin = positive_int(nin, "Neuron: nin")
+        fan_out = positive_int(fan_out, "Neuron: fan_out")
         self._act = _activation(activation)
         self.activation = activation
-        self.name = name
+        self.name = _check_name(name, "Neuron")
         ws = _draw(_init.get(init), self.nin, fan_out, seed, "Neuron")
-        with scope(name):
+        with _scope(name):
             self.w: list[Value] = [Value(x, f"w{i}") for i, x in enumerate(ws)]
             self.b: Value = Value(0.0, "b")
         self._x: list[Value] | None = None
@@ -144,7 +154,7 @@ class Neuron(Module):
 
     def _forward(self, x: list[Value]) -> Value:
         # The hot path of training: x is already a checked list of Values.
-        with scope(self.name):
+        with _scope(self.name):
             z = dot(self.w, x, self.b)
             z.label = "z"
             act = self._act
@@ -217,10 +227,11 @@ class Layer(Module):
         activation: Activation of every neuron (see :class:`Neuron`).
         init: Init scheme (see :class:`Neuron`); fan_in = nin, fan_out = nout.
         seed: ``None``, an int or a ``SeedSequence``; each neuron gets a spawned child seed.
-        name: Scope segment of this layer (an ``MLP`` names its layers ``layer0 ..``).
+        name: Scope of this layer: ``""`` (none) for a layer on its own; an ``MLP`` names
+            its layers ``layers.0 layers.1 ..``, as ``named_parameters`` does.
 
     Attributes:
-        neurons: The neurons, named ``neuron0 neuron1 ..``.
+        neurons: The neurons, in scopes ``neurons.0 neurons.1 ..`` inside the layer's.
     """
 
     def __init__(
@@ -231,30 +242,30 @@ class Layer(Module):
         init: str | _init.InitFn = "xavier_uniform",
         seed: Seed = None,
         *,
-        name: str = "layer",
+        name: str = "",
     ) -> None:
-        self.nin = _positive_int(nin, "Layer: nin")
-        self.nout = _positive_int(nout, "Layer: nout")
+        self.nin = positive_int(nin, "Layer: nin")
+        self.nout = positive_int(nout, "Layer: nout")
         _activation(activation)
         fn = _init.get(init)
         self.activation = activation
-        self.name = name
+        self.name = _check_name(name, "Layer")
         seeds = _seed_sequence(seed, "Layer").spawn(self.nout)
-        with scope(name):
+        with _scope(self.name):
             self.neurons = [
-                Neuron(self.nin, activation, fn, seeds[j], name=f"neuron{j}", fan_out=self.nout)
+                Neuron(self.nin, activation, fn, seeds[j], name=f"neurons.{j}", fan_out=self.nout)
                 for j in range(self.nout)
             ]
 
     def __call__(self, x: Sequence[Input] | Input) -> Value | list[Value]:
         """Every neuron on ``x``: a list of Values, or one Value when ``nout == 1``."""
-        with scope(self.name):
+        with _scope(self.name):
             xs = _inputs(x, self.nin, "Layer")
             out = [n._forward(xs) for n in self.neurons]
         return out[0] if len(out) == 1 else out
 
     def _forward(self, x: list[Value]) -> list[Value]:
-        with scope(self.name):
+        with _scope(self.name):
             return [n._forward(x) for n in self.neurons]
 
     def named_children(self) -> list[tuple[str, Module]]:
@@ -290,10 +301,12 @@ class MLP(Module):
         init: Init scheme for every layer (see :class:`Neuron`).
         seed: ``None``, an int or a ``SeedSequence``; each layer gets a spawned child seed, so
             a seed reproduces the whole network.
-        name: Scope segment of the network.
+        name: Scope of the whole network: ``""`` (none), so that a parameter's scope is its
+            ``named_parameters`` path; give the attribute name under which a parent module
+            holds the network (``name="encoder"``) to keep that equality in the parent.
 
     Attributes:
-        layers: The layers, named ``layer0 layer1 ..``.
+        layers: The layers, in scopes ``layers.0 layers.1 ..`` inside the network's.
     """
 
     def __init__(
@@ -305,22 +318,22 @@ class MLP(Module):
         init: str | _init.InitFn = "xavier_uniform",
         seed: Seed = None,
         *,
-        name: str = "mlp",
+        name: str = "",
     ) -> None:
-        self.nin = _positive_int(nin, "MLP: nin")
+        self.nin = positive_int(nin, "MLP: nin")
         if isinstance(nouts, (str, bytes)) or not isinstance(nouts, Sequence) or not nouts:
             raise ValueError(f"MLP: nouts must be a non-empty list of ints, got {nouts!r}")
-        self.nouts = [_positive_int(n, f"MLP: nouts[{i}]") for i, n in enumerate(nouts)]
+        self.nouts = [positive_int(n, f"MLP: nouts[{i}]") for i, n in enumerate(nouts)]
         _activation(activation)
         _activation(output_activation)
         fn = _init.get(init)
         self.activation = activation
         self.output_activation = output_activation
-        self.name = name
+        self.name = _check_name(name, "MLP")
         sizes = [self.nin, *self.nouts]
         last = len(self.nouts) - 1
         seeds = _seed_sequence(seed, "MLP").spawn(len(self.nouts))
-        with scope(name):
+        with _scope(self.name):
             self.layers = [
                 Layer(
                     sizes[i],
@@ -328,14 +341,14 @@ class MLP(Module):
                     activation if i < last else output_activation,
                     fn,
                     seeds[i],
-                    name=f"layer{i}",
+                    name=f"layers.{i}",
                 )
                 for i in range(len(self.nouts))
             ]
 
     def __call__(self, x: Sequence[Input] | Input) -> Value | list[Value]:
         """The network on one input vector: a list of Values, or one Value for one output."""
-        with scope(self.name):
+        with _scope(self.name):
             xs = _inputs(x, self.nin, "MLP")
             for layer in self.layers:
                 xs = layer._forward(xs)

@@ -9,18 +9,37 @@
 Predictions are a Value or a list of Values (numbers are accepted as constants); targets are
 numbers or Values. A list of lists is flattened (a batch of vector outputs), as PyTorch
 averages over every element. Loss nodes are made outside any module scope.
+
+:data:`LOSSES` is the loss table :func:`nn.fit` reads, one :class:`Loss` row per loss (as
+``autograd.OPS`` is for ops): its function, how a target is checked and encoded, the accuracy
+rule and the compiled form. ``fit`` asks the row and never switches on a loss's name.
 """
 
 from __future__ import annotations
 
+import math
 import numbers
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 import autograd
 from autograd import Value
 
-__all__ = ["bce_with_logits_loss", "cross_entropy_loss", "hinge_loss", "mse_loss"]
+from ._validate import real
+
+__all__ = [
+    "LOSSES",
+    "LOSS_ALIASES",
+    "Loss",
+    "bce_with_logits_loss",
+    "cross_entropy_loss",
+    "get_loss",
+    "hinge_loss",
+    "mse_loss",
+]
 
 
 def _flat(xs: object, what: str, who: str) -> list[Any]:
@@ -181,3 +200,243 @@ def cross_entropy_loss(logits: Any, target_index: Any) -> Value:
             "cross_entropy_loss: logits is a batch (a list of lists): pass a list of targets"
         )
     return _ce_one(logits, target_index, "")
+
+
+# ---------------------------------------------------------------------------------------------
+# The loss table: what a training loop needs to know about each loss, one row per loss
+
+
+def _finite_target(t: object, i: int) -> float:
+    f = real(t, f"y[{i}]", "fit")
+    if not math.isfinite(f):
+        raise ValueError(f"fit: y[{i}] is {f!r}: targets must be finite numbers (NaN target)")
+    return f
+
+
+def _encode_label(t: object, i: int) -> float:
+    f = _finite_target(t, i)
+    if f not in (1.0, -1.0):
+        raise ValueError(f"fit: y[{i}] must be +1 or -1 for the hinge loss, got {t!r}")
+    return f
+
+
+def _encode_probability(t: object, i: int) -> float:
+    f = _finite_target(t, i)
+    if not 0.0 <= f <= 1.0:
+        raise ValueError(f"fit: y[{i}] must be in [0, 1] for binary cross-entropy, got {t!r}")
+    return f
+
+
+def _encode_floats(t: object, i: int) -> float | list[float]:
+    if isinstance(t, Iterable) and hasattr(t, "__len__") and not isinstance(t, (str, bytes)):
+        return [_finite_target(v, i) for v in t]  # a list or a numpy row: several outputs
+    return _finite_target(t, i)
+
+
+def _encode_index(t: object, i: int) -> int:
+    f = _finite_target(t, i)
+    if f != int(f) or f < 0:
+        raise ValueError(f"fit: y[{i}] must be a class index >= 0, got {t!r}")
+    return int(f)
+
+
+def _encode_any(t: object, i: int) -> object:
+    return t
+
+
+def _single(name: str) -> Callable[[list[list[Value]]], list[Any]]:
+    def preds(outs: list[list[Value]]) -> list[Any]:
+        for o in outs:
+            if len(o) != 1:
+                raise ValueError(f"fit: loss {name!r} needs one output per sample, got {len(o)}")
+        return [o[0] for o in outs]
+
+    return preds
+
+
+def _flat_preds(outs: list[list[Value]]) -> list[Any]:
+    return [v for o in outs for v in o]
+
+
+def _flat_targets(ys: list[Any]) -> list[Any]:
+    return [v for t in ys for v in (t if isinstance(t, list) else [t])]
+
+
+def _custom_preds(outs: list[list[Value]]) -> list[Any]:
+    return [o[0] if len(o) == 1 else o for o in outs]
+
+
+def _same(xs: list[Any]) -> list[Any]:
+    return xs
+
+
+def _sign_agrees(out: Sequence[float], t: Any) -> bool:
+    return bool((out[0] > 0) == (t > 0))
+
+
+def _logit_agrees(out: Sequence[float], t: Any) -> bool:
+    return bool((out[0] > 0) == (t > 0.5))
+
+
+def _argmax_agrees(out: Sequence[float], t: Any) -> bool:
+    best = max(range(len(out)), key=lambda k: out[k])  # first maximum, as torch.argmax
+    return bool(best == t)
+
+
+def _ce_batch(preds: list[Any], targets: list[Any]) -> Value:
+    terms = [cross_entropy_loss(p, t) for p, t in zip(preds, targets)]
+    return autograd.sum(terms) / len(terms)
+
+
+Compiled = tuple[Value, list[Value], list[Any]]
+
+
+def _compiled_scalar(row: Loss, outs: list[Value], ys: list[Any]) -> Compiled:
+    # One target leaf; its value is a placeholder (columns replace it), but losses check it.
+    t = Value(1.0, label="y")
+    return row.fn(row.preds([outs]), [t]), [t], [np.array([float(v) for v in ys])]
+
+
+def _target_leaves(outs: list[Value], ys: list[Any]) -> tuple[list[Value], list[Any]]:
+    """One target leaf per output, and the columns of the targets that feed them."""
+    nt = len(outs)
+    tgt = np.array([t if isinstance(t, list) else [t] for t in ys], dtype=float)
+    if tgt.shape[1] != nt:
+        raise ValueError(f"fit: targets have {tgt.shape[1]} values, model {nt} outputs")
+    return [Value(1.0, label=f"y{k}") for k in range(nt)], list(tgt.T)
+
+
+def _compiled_vector(row: Loss, outs: list[Value], ys: list[Any]) -> Compiled:
+    ts, cols = _target_leaves(outs, ys)
+    return row.fn(list(outs), list(ts)), ts, cols
+
+
+def _compiled_custom(row: Loss, outs: list[Value], ys: list[Any]) -> Compiled:
+    if len(outs) == 1:
+        return _compiled_scalar(row, outs, ys)
+    ts, cols = _target_leaves(outs, ys)
+    return row.fn([list(outs)], [list(ts)]), ts, cols  # one sample: a list of outputs
+
+
+def _compiled_onehot(row: Loss, outs: list[Value], ys: list[Any]) -> Compiled:
+    # One-hot target columns: loss_i = sum_k t_k * CE(logits, k) is exact for one-hot t.
+    ncls = len(outs)
+    ts = [Value(0.0, label=f"t{k}") for k in range(ncls)]
+    data = autograd.sum([t * cross_entropy_loss(outs, k) for k, t in enumerate(ts)])
+    onehot = np.zeros((ncls, len(ys)))
+    for i, t in enumerate(ys):
+        if t >= ncls:
+            raise ValueError(f"fit: y[{i}] = {t} but the model has {ncls} outputs")
+        onehot[t, i] = 1.0
+    return data, ts, list(onehot)
+
+
+@dataclass(frozen=True)
+class Loss:
+    """One row of the loss table: everything a training loop asks about a loss.
+
+    Attributes:
+        name: The name ``fit(loss=...)`` takes (``"custom"`` for a callable).
+        doc: Targets, formula and accuracy rule in one line.
+        fn: ``fn(preds, targets) -> Value``, the batch's mean loss.
+        encode: ``encode(y_i, i)``: one target checked and put in the form ``fn`` takes
+            (errors name ``y[i]``).
+        preds: The batch's model outputs (a list of Values per sample) as ``fn`` takes them.
+        targets: The batch's encoded targets as ``fn`` takes them.
+        correct: ``correct(outputs, target) -> bool``, the accuracy rule; ``None`` for losses
+            with no notion of a class.
+        compiled: ``compiled(row, outs, ys) -> (loss, target leaves, target columns)``: the
+            per-sample loss over symbolic targets, and the columns that feed them, for
+            ``autograd.compile``.
+    """
+
+    name: str
+    doc: str
+    fn: Callable[[Any, Any], Value]
+    encode: Callable[[object, int], Any]
+    preds: Callable[[list[list[Value]]], list[Any]]
+    correct: Callable[[Sequence[float], Any], bool] | None
+    compiled: Callable[[Loss, list[Value], list[Any]], Compiled]
+    targets: Callable[[list[Any]], list[Any]] = _same
+
+    def __repr__(self) -> str:
+        return f"Loss({self.name!r}: {self.doc})"
+
+
+#: The built-in losses of :func:`nn.fit`, by name.
+LOSSES: dict[str, Loss] = {
+    row.name: row
+    for row in (
+        Loss(
+            "hinge",
+            "labels +-1, scores: mean of relu(1 - y * s); accuracy = sign agreement",
+            hinge_loss,
+            _encode_label,
+            _single("hinge"),
+            _sign_agrees,
+            _compiled_scalar,
+        ),
+        Loss(
+            "mse",
+            "float targets (a list per sample for several outputs): mean of (p - y)^2; no accuracy",
+            mse_loss,
+            _encode_floats,
+            _flat_preds,
+            None,
+            _compiled_vector,
+            _flat_targets,
+        ),
+        Loss(
+            "bce",
+            "targets 0/1, logits: binary cross-entropy with logits; accuracy = (logit > 0) == y",
+            bce_with_logits_loss,
+            _encode_probability,
+            _single("bce"),
+            _logit_agrees,
+            _compiled_scalar,
+        ),
+        Loss(
+            "cross_entropy",
+            "class indices, one logit per class; accuracy = argmax agreement",
+            _ce_batch,
+            _encode_index,
+            _same,
+            _argmax_agrees,
+            _compiled_onehot,
+        ),
+    )
+}
+
+#: Other names accepted for the same losses (the loss functions' own names, without ``_loss``).
+LOSS_ALIASES: dict[str, str] = {"bce_with_logits": "bce"}
+
+
+def get_loss(loss: str | Callable[[Any, Any], Value]) -> Loss:
+    """The table row of a loss name (or alias), or a ``"custom"`` row for a callable.
+
+    Args:
+        loss: A key of :data:`LOSSES` or :data:`LOSS_ALIASES`, or ``fn(preds, targets) ->
+            Value``.
+
+    Returns:
+        The :class:`Loss` row.
+
+    Raises:
+        ValueError: An unknown name.
+    """
+    if callable(loss):
+        return Loss(
+            "custom",
+            "your fn(preds, targets) -> Value; no accuracy",
+            loss,
+            _encode_any,
+            _custom_preds,
+            None,
+            _compiled_custom,
+        )
+    name = LOSS_ALIASES.get(loss, loss) if isinstance(loss, str) else loss
+    row = LOSSES.get(name) if isinstance(name, str) else None
+    if row is None:
+        known = ", ".join(repr(k) for k in LOSSES)
+        raise ValueError(f"fit: unknown loss {loss!r}; use one of {known} or a callable")
+    return row

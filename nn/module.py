@@ -14,17 +14,16 @@ single parameter, so a failed load leaves the model exactly as it was.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import numbers
 import os
-import tempfile
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, NamedTuple
 
-from autograd import Value
+from autograd import Value, write_atomic
+from autograd.io import check_path
+
+from ._validate import finite_float
 
 __all__ = ["FORMAT", "IncompatibleKeys", "Module"]
 
@@ -60,10 +59,12 @@ class Module:
     whose names start with ``_`` are skipped: keep per-call Values there.
 
     Attributes:
-        name: This module's segment of the autograd scope path (``"mlp"``, ``"layer0"``, ...).
+        name: This module's segment of the autograd scope path: the path ``named_parameters``
+            gives it (``"layers.0"``, ``"neurons.2"``; ``""`` for the root), so that a
+            parameter's scope plus its own name is its ``named_parameters`` key.
     """
 
-    name: str = "module"
+    name: str = ""
 
     # -- what a module owns: the two hooks -----------------------------------------------------
 
@@ -181,7 +182,7 @@ class Module:
         updates: list[tuple[Value, float]] = []
         for n, v in params:
             if n in state:
-                updates.append((v, _finite_float(state[n], n, where)))
+                updates.append((v, finite_float(state[n], n, where)))
         for v, x in updates:
             v.data = x
         return IncompatibleKeys(missing, unexpected)
@@ -191,40 +192,31 @@ class Module:
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the parameters and the architecture to ``path`` as JSON.
 
-        The file is written to a temporary file in the same folder and renamed over ``path``,
-        so a failed save leaves any old file intact and no stray file behind.
+        Written by :func:`autograd.write_atomic`: a failed save leaves any old file intact and
+        no stray file behind, a new file gets the umask's mode (0644 under umask 022), a
+        symlink is written through, and temp files of a killed save are removed by the next.
 
         Args:
-            path: The file to write.
+            path: The file to write (a str or path-like; missing folders are created).
 
         Raises:
-            OSError: The folder is missing or not writable (the message names ``path``).
-            ValueError: A parameter is NaN or infinite (JSON has no such numbers).
+            TypeError: ``path`` is no str or path-like.
+            OSError: The file cannot be written (the message names ``path``).
+            ValueError: ``path`` is empty, or a parameter is NaN or infinite (JSON has no
+                such numbers).
         """
-        target = Path(path)
+        p = check_path(path, "save")
         state = self.state_dict()
         for k, x in state.items():
             if not math.isfinite(x):
-                raise ValueError(f"save {str(target)!r}: parameter {k!r} is {x!r}, not finite")
+                raise ValueError(f"save {p!r}: parameter {k!r} is {x!r}, not finite")
         doc = {"format": FORMAT, "architecture": self.architecture(), "state": state}
         text = json.dumps(doc, indent=1, allow_nan=False) + "\n"
-        folder = target.parent
-        tmp: str | None = None
         try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, target)
-            tmp = None
+            write_atomic(p, text)
         except OSError as e:
-            msg = f"save: cannot write {str(target)!r}: {e.strerror or e}"
+            msg = f"save: {e.strerror or e}"
             raise (type(e)(e.errno, msg) if e.errno is not None else type(e)(msg)) from e
-        finally:
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
 
     def load(self, path: str | os.PathLike[str]) -> None:
         """Load parameters saved by :meth:`save` from ``path``.
@@ -234,26 +226,31 @@ class Module:
         that is checked before any parameter changes.
 
         Args:
-            path: The file to read.
+            path: The file to read (a str or path-like; an int file descriptor is refused).
 
         Raises:
             OSError: The file cannot be read.
-            ValueError: Not JSON, wrong format tag, another architecture, a non-finite value.
-            TypeError: A value is no real number (``bool``, str, null, ...).
+            ValueError: Not JSON (nesting too deep and numbers too long included), wrong format
+                tag, another architecture, a non-finite value, an empty ``path``.
+            TypeError: A value is no real number (``bool``, str, null, ...), or ``path`` is no
+                str or path-like.
             KeyError: Missing or unexpected parameter names.
         """
-        where = f"load {str(path)!r}"
+        p = check_path(path, "load")
+        where = f"load {p!r}"
         try:
-            with open(path, encoding="utf-8") as f:
+            with open(p, encoding="utf-8") as f:
                 text = f.read()
         except UnicodeDecodeError as e:
             raise ValueError(f"{where}: not a UTF-8 text file: {e}") from None
         try:
             doc = json.loads(text, object_pairs_hook=_no_duplicates)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{where}: not valid JSON: {e}") from None
         except _DuplicateKey as e:
             raise ValueError(f"{where}: duplicate key {e.args[0]!r}") from None
+        except RecursionError:
+            raise ValueError(f"{where}: not a model file (JSON nested too deeply)") from None
+        except ValueError as e:  # JSONDecodeError, or an int past Python's 4300-digit limit
+            raise ValueError(f"{where}: not valid JSON: {e}") from None
         if not isinstance(doc, dict):
             raise ValueError(f"{where}: expected a JSON object, got {type(doc).__name__}")
         if doc.get("format") != FORMAT:
@@ -286,16 +283,3 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             raise _DuplicateKey(k)
         out[k] = v
     return out
-
-
-def _finite_float(x: object, key: str, where: str) -> float:
-    """``x`` as a finite float, else ``TypeError``/``ValueError`` naming ``key``."""
-    if isinstance(x, bool) or not isinstance(x, numbers.Real) or isinstance(x, Value):
-        raise TypeError(f"{where}: {key!r} must be a real number, got {type(x).__name__}: {x!r}")
-    try:
-        f = float(x)
-    except OverflowError:
-        raise ValueError(f"{where}: {key!r} = {x!r} does not fit a float") from None
-    if not math.isfinite(f):
-        raise ValueError(f"{where}: {key!r} must be finite, got {f!r}")
-    return f

@@ -16,6 +16,11 @@ Adam (weight decay is L2 added to the gradient, as ``torch.optim.Adam``, not Ada
     g = ∇ + λ θ
     m = m + (1 - β1)(g - m)            v = β2 v + (1 - β2) g²
     θ = θ - γ / (1 - β1^t) · m / (√v / √(1 - β2^t) + ε)
+
+A parameter whose ``grad`` is ``None`` has no gradient: ``step()`` skips it and leaves its
+state alone (as ``torch.optim`` does; Adam's ``t`` counts that parameter's own updates). A step
+checks every gradient before it changes anything: a grad that is no real number raises a
+``TypeError`` naming the parameter, and no parameter or state is touched.
 """
 
 from __future__ import annotations
@@ -27,20 +32,17 @@ from typing import Any
 
 from autograd import Value
 
+from ._validate import nonnegative
 from .module import Module
 
 __all__ = ["SGD", "Adam", "Optimizer"]
 
 
-def _hyper(x: object, name: str, who: str, *, upper: float | None = None) -> float:
-    """``x`` as a float in [0, upper) (or [0, inf) without ``upper``), else a clear error."""
-    if isinstance(x, bool) or not isinstance(x, numbers.Real) or isinstance(x, Value):
-        raise TypeError(f"{who}: {name} must be a real number, got {type(x).__name__}: {x!r}")
-    f = float(x)
-    if not math.isfinite(f) or f < 0.0 or (upper is not None and f >= upper):
-        bound = f"in [0, {upper})" if upper is not None else ">= 0 and finite"
-        raise ValueError(f"{who}: invalid {name} {x!r}: must be {bound}")
-    return f
+def _describe(p: Value) -> str:
+    """How an error names a parameter: its label and scope, when it has them."""
+    lab = f" {p.label!r}" if p.label else ""
+    where = f" in {p.scope}" if p.scope else ""
+    return f"{lab}{where}"
 
 
 class Optimizer:
@@ -73,7 +75,7 @@ class Optimizer:
                 raise ValueError(f"{who}: params[{i}] appears twice (it would be updated twice)")
             seen.add(id(p))
         self.params: list[Value] = ps
-        self._lr = _hyper(lr, "lr", who)
+        self._lr = nonnegative(lr, "lr", who)
 
     @property
     def lr(self) -> float:
@@ -82,7 +84,7 @@ class Optimizer:
 
     @lr.setter
     def lr(self, value: float) -> None:
-        self._lr = _hyper(value, "lr", type(self).__name__)
+        self._lr = nonnegative(value, "lr", type(self).__name__)
 
     def zero_grad(self) -> None:
         """Set ``.grad`` of every parameter to 0."""
@@ -90,8 +92,18 @@ class Optimizer:
             p.grad = 0.0
 
     def step(self) -> None:
-        """Update every parameter once from its ``.grad``."""
+        """Update every parameter once from its ``.grad`` (``None``: skipped)."""
         raise NotImplementedError
+
+    def _checked_grad(self, i: int, p: Value, g: object) -> float:
+        """A grad that is not a float (backward stores floats) as one, or a ``TypeError``
+        naming the parameter. Steps call it before they change anything."""
+        if isinstance(g, bool) or not isinstance(g, numbers.Real) or isinstance(g, Value):
+            raise TypeError(
+                f"{type(self).__name__}.step: params[{i}]{_describe(p)} has grad {g!r} "
+                f"({type(g).__name__}), not a real number or None; no parameter was updated"
+            )
+        return float(g)
 
     def _group(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -136,8 +148,8 @@ class SGD(Optimizer):
         nesterov: bool = False,
     ) -> None:
         super().__init__(params, lr)
-        self.momentum = _hyper(momentum, "momentum", "SGD")
-        self.weight_decay = _hyper(weight_decay, "weight_decay", "SGD")
+        self.momentum = nonnegative(momentum, "momentum", "SGD")
+        self.weight_decay = nonnegative(weight_decay, "weight_decay", "SGD")
         if not isinstance(nesterov, bool):
             raise TypeError(f"SGD: nesterov must be a bool, got {nesterov!r}")
         if nesterov and self.momentum == 0.0:
@@ -151,17 +163,28 @@ class SGD(Optimizer):
         mu = self.momentum
         wd = self.weight_decay
         nesterov = self.nesterov
-        bufs = self._buf
+        # Every grad is checked, and the new values computed, before anything changes: a
+        # step updates all parameters or none.
+        bufs = list(self._buf) if mu != 0.0 else self._buf
+        new: list[tuple[Value, float]] = []
         for i, p in enumerate(self.params):
             g = p.grad
+            if type(g) is not float:
+                if g is None:  # no gradient: skipped, as torch.optim does
+                    continue
+                g = self._checked_grad(i, p, g)
+            x = p.data
             if wd != 0.0:
-                g = g + wd * p.data
+                g = g + wd * x
             if mu != 0.0:
                 b = bufs[i]
                 b = g if b is None else b * mu + g
                 bufs[i] = b
                 g = g + mu * b if nesterov else b
-            p.data = p.data + -lr * g
+            new.append((p, x + -lr * g))
+        self._buf = bufs
+        for p, x in new:
+            p.data = x
 
     def _group(self) -> dict[str, Any]:
         return {
@@ -208,40 +231,57 @@ class Adam(Optimizer):
         except (TypeError, ValueError):
             raise TypeError(f"Adam: betas must be a pair of floats, got {betas!r}") from None
         self.betas = (
-            _hyper(b1, "beta1", "Adam", upper=1.0),
-            _hyper(b2, "beta2", "Adam", upper=1.0),
+            nonnegative(b1, "beta1", "Adam", upper=1.0),
+            nonnegative(b2, "beta2", "Adam", upper=1.0),
         )
-        self.eps = _hyper(eps, "eps", "Adam")
-        self.weight_decay = _hyper(weight_decay, "weight_decay", "Adam")
+        self.eps = nonnegative(eps, "eps", "Adam")
+        self.weight_decay = nonnegative(weight_decay, "weight_decay", "Adam")
         n = len(self.params)
-        self.t = 0
+        self.t = 0  # calls of step()
+        self._steps = [0] * n  # updates of each parameter (torch's per-parameter "step")
         self._m = [0.0] * n
         self._v = [0.0] * n
 
     def step(self) -> None:
-        """One Adam update of every parameter (t increases by one)."""
-        self.t += 1
-        t = self.t
+        """One Adam update of every parameter with a grad (t increases by one)."""
         b1, b2 = self.betas
         wd = self.weight_decay
         eps = self.eps
-        step_size = self._lr / (1.0 - b1**t)
-        bc2_sqrt = math.sqrt(1.0 - b2**t)
+        lr = self._lr
         c1 = 1.0 - b1
         c2 = 1.0 - b2
-        ms = self._m
-        vs = self._v
+        # Every grad is checked, and the new values computed, before anything changes: a
+        # step updates all parameters or none.
+        ms = list(self._m)
+        vs = list(self._v)
+        steps = list(self._steps)
+        corrections: dict[int, tuple[float, float]] = {}  # t -> (γ / (1 - β1^t), √(1 - β2^t))
+        new: list[tuple[Value, float]] = []
         for i, p in enumerate(self.params):
             g = p.grad
+            if type(g) is not float:
+                if g is None:  # no gradient: skipped, state untouched, as torch.optim does
+                    continue
+                g = self._checked_grad(i, p, g)
+            t = steps[i] = steps[i] + 1
+            c = corrections.get(t)
+            if c is None:
+                c = corrections[t] = (lr / (1.0 - b1**t), math.sqrt(1.0 - b2**t))
+            step_size, bc2_sqrt = c
+            x = p.data
             if wd != 0.0:
-                g = g + wd * p.data
+                g = g + wd * x
             m = ms[i]
             # torch's lerp(m, g, w = 1 - β1), whose formula depends on which side of 1/2 w is
             m = m + c1 * (g - m) if c1 < 0.5 else g + (c1 - 1.0) * (g - m)
             v = vs[i] * b2 + c2 * (g * g)
             ms[i] = m
             vs[i] = v
-            p.data = p.data + -step_size * (m / (math.sqrt(v) / bc2_sqrt + eps))
+            new.append((p, x + -step_size * (m / (math.sqrt(v) / bc2_sqrt + eps))))
+        self.t += 1
+        self._m, self._v, self._steps = ms, vs, steps
+        for p, x in new:
+            p.data = x
 
     def _group(self) -> dict[str, Any]:
         return {
@@ -252,9 +292,9 @@ class Adam(Optimizer):
         }
 
     def _state(self, i: int) -> dict[str, float] | None:
-        if self.t == 0:
+        if self._steps[i] == 0:
             return None
-        return {"step": float(self.t), "exp_avg": self._m[i], "exp_avg_sq": self._v[i]}
+        return {"step": float(self._steps[i]), "exp_avg": self._m[i], "exp_avg_sq": self._v[i]}
 
     def __repr__(self) -> str:
         return (

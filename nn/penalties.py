@@ -14,13 +14,13 @@ iterable of Values; an iterable is used as given (``include_bias`` only filters 
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Iterable
 from typing import Any
 
 import autograd
 from autograd import Value
 
+from ._validate import nonnegative
 from .module import Module
 
 __all__ = ["l1_penalty", "l2_penalty", "weight_stats", "weight_sum"]
@@ -41,15 +41,6 @@ def _values(m: Module | Iterable[Value], include_bias: bool, who: str) -> list[V
         if not isinstance(v, Value):
             raise TypeError(f"{who}: item {i} is not a Value: {type(v).__name__}: {v!r}")
     return vs
-
-
-def _lam(lam: object, who: str) -> float:
-    if isinstance(lam, bool) or not isinstance(lam, numbers.Real) or isinstance(lam, Value):
-        raise TypeError(f"{who}: lam must be a real number, got {type(lam).__name__}: {lam!r}")
-    x = float(lam)
-    if not (math.isfinite(x) and x >= 0.0):
-        raise ValueError(f"{who}: lam must be finite and >= 0, got {lam!r}")
-    return x
 
 
 def weight_sum(m: Module | Iterable[Value], include_bias: bool = False) -> Value:
@@ -76,7 +67,7 @@ def l1_penalty(m: Module | Iterable[Value], lam: float, include_bias: bool = Fal
     Returns:
         A differentiable Value; add it to the loss before ``backward``.
     """
-    k = _lam(lam, "l1_penalty")
+    k = nonnegative(lam, "lam", "l1_penalty")
     return k * autograd.sum([w.abs() for w in _values(m, include_bias, "l1_penalty")])
 
 
@@ -91,7 +82,7 @@ def l2_penalty(m: Module | Iterable[Value], lam: float, include_bias: bool = Fal
     Returns:
         A differentiable Value; add it to the loss before ``backward``.
     """
-    k = _lam(lam, "l2_penalty")
+    k = nonnegative(lam, "lam", "l2_penalty")
     return k * autograd.sum([w * w for w in _values(m, include_bias, "l2_penalty")])
 
 

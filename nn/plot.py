@@ -9,10 +9,9 @@ leaves a half-written image. The format follows the suffix: ``.png``, ``.svg`` o
 
 from __future__ import annotations
 
-import contextlib
+import io
 import math
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -51,17 +50,10 @@ def _target(path: str | os.PathLike[str]) -> tuple[Path, str]:
 
 
 def _save(fig: Any, path: Path, fmt: str) -> Path:
-    """Write ``fig`` to a temp file beside ``path`` and rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format=fmt, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """Render ``fig`` to bytes and write them with :func:`autograd.write_atomic`."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt, bbox_inches="tight")
+    autograd.write_atomic(path, buf.getvalue(), make_parents=True)
     return path
 
 

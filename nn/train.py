@@ -17,7 +17,7 @@ finite weights) when the loss or a weight stops being a finite number.
 from __future__ import annotations
 
 import math
-import re
+import numbers
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -26,24 +26,15 @@ from typing import Any
 import autograd
 from autograd import Value
 
+from ._validate import nonnegative
+from .losses import LOSS_ALIASES, LOSSES, Loss, get_loss
 from .module import Module
 
-__all__ = ["DEFAULT_LR", "LOSSES", "History", "TrainingDivergedError", "fit"]
+__all__ = ["DEFAULT_LR", "LOSSES", "LOSS_ALIASES", "History", "TrainingDivergedError", "fit"]
 
 #: Learning rate of the SGD optimizer :func:`fit` makes when none is given (micrograd's moons
 #: demo starts at 1.0 and decays to 0.1; 0.1 is safe for the built-in losses on unit-scale data).
 DEFAULT_LR = 0.1
-
-#: Loss names :func:`fit` accepts, and whether each is a classification loss.
-LOSSES: dict[str, str] = {
-    "hinge": "labels +-1, scores: mean of relu(1 - y * s); accuracy = sign agreement",
-    "mse": "float targets: mean of (p - y)^2; no accuracy",
-    "bce": "targets 0/1, logits: binary cross-entropy with logits; accuracy = (logit > 0) == y",
-    "cross_entropy": "class indices, one logit per class; accuracy = argmax agreement",
-}
-
-#: Other names accepted for the same losses (the loss functions' own names, without ``_loss``).
-LOSS_ALIASES: dict[str, str] = {"bce_with_logits": "bce"}
 
 LossFn = Callable[[list[Value], list[Any]], Value]
 Callback = Callable[[int, "History", Any], Any]
@@ -115,29 +106,12 @@ class History:
 # Losses, targets and accuracy
 
 
-def _resolve_loss(loss: str | LossFn) -> tuple[str, LossFn]:
-    """The loss's kind (a key of :data:`LOSSES`, or ``"custom"``) and a batch loss function."""
-    from . import bce_with_logits_loss, cross_entropy_loss, hinge_loss, mse_loss
-
-    if callable(loss):
-        return "custom", loss
-    if isinstance(loss, str):
-        loss = LOSS_ALIASES.get(loss, loss)
-    if not isinstance(loss, str) or loss not in LOSSES:
-        known = ", ".join(repr(k) for k in LOSSES)
-        raise ValueError(f"fit: unknown loss {loss!r}; use one of {known} or a callable")
-    if loss == "cross_entropy":
-
-        def ce(preds: list[Any], targets: list[Any]) -> Value:
-            terms = [cross_entropy_loss(p, t) for p, t in zip(preds, targets)]
-            return autograd.sum(terms) / len(terms)
-
-        return loss, ce
-    fn = {"hinge": hinge_loss, "mse": mse_loss, "bce": bce_with_logits_loss}[loss]
-    return loss, fn
-
-
-def _as_float_rows(X: Iterable[Any]) -> list[list[float]]:
+def _as_float_rows(X: object) -> list[list[float]]:
+    if isinstance(X, (str, bytes)) or not isinstance(X, Iterable):
+        raise TypeError(
+            f"fit: X must be a sequence of samples (a list of lists or a 2-D array), "
+            f"got {type(X).__name__}: {X!r:.60}"
+        )
     rows: list[list[float]] = []
     for i, row in enumerate(X):
         try:
@@ -152,20 +126,17 @@ def _is_seq(x: Any) -> bool:
     return hasattr(x, "__len__") and not isinstance(x, (str, bytes))
 
 
-def _targets(kind: str, y: Iterable[Any], n: int) -> list[Any]:
+def _targets(row: Loss, y: object, n: int) -> list[Any]:
+    """``y`` checked and encoded by the loss's row (errors name ``y[i]``)."""
+    if isinstance(y, (str, bytes)) or not isinstance(y, Iterable):
+        raise TypeError(
+            f"fit: y must be a sequence of targets (one per sample of X), "
+            f"got {type(y).__name__}: {y!r:.60}"
+        )
     ys = list(y)
     if len(ys) != n:
         raise ValueError(f"fit: X has {n} samples but y has {len(ys)}")
-    if kind == "cross_entropy":
-        out: list[Any] = []
-        for i, t in enumerate(ys):
-            if isinstance(t, bool) or int(t) != t or t < 0:
-                raise ValueError(f"fit: y[{i}] must be a class index >= 0, got {t!r}")
-            out.append(int(t))
-        return out
-    if kind == "custom":
-        return ys
-    return [[float(v) for v in t] if _is_seq(t) else float(t) for t in ys]
+    return [row.encode(t, i) for i, t in enumerate(ys)]
 
 
 def _call(model: Module, x: Any) -> Any:
@@ -180,35 +151,12 @@ def _outputs(out: Any) -> list[Value]:
     return list(out)
 
 
-def _batch_preds(kind: str, outs: list[list[Value]]) -> list[Any]:
-    """What the loss function takes: one Value per sample for single-output losses."""
-    if kind in ("hinge", "bce"):
-        for o in outs:
-            if len(o) != 1:
-                raise ValueError(f"fit: loss {kind!r} needs one output per sample, got {len(o)}")
-        return [o[0] for o in outs]
-    if kind == "mse":
-        return [v for o in outs for v in o]
-    if kind == "custom":
-        return [o[0] if len(o) == 1 else o for o in outs]
-    return outs  # cross_entropy: the logits of each sample
-
-
-def _batch_targets(kind: str, ys: list[Any]) -> list[Any]:
-    if kind == "mse":
-        return [v for t in ys for v in (t if isinstance(t, list) else [t])]
-    return ys
-
-
-def _correct(kind: str, out: Sequence[float], t: Any) -> bool | None:
-    if kind == "hinge":
-        return bool((out[0] > 0) == (t > 0))
-    if kind == "bce":
-        return bool((out[0] > 0) == (t > 0.5))
-    if kind == "cross_entropy":
-        best = max(range(len(out)), key=lambda k: out[k])  # first maximum, as torch.argmax
-        return bool(best == t)
-    return None
+def _count_correct(row: Loss, outs: Sequence[Sequence[float]], ys: list[Any]) -> int | None:
+    """How many samples the row's accuracy rule counts as right (``None``: no accuracy)."""
+    rule = row.correct
+    if rule is None:
+        return None
+    return sum(1 for o, t in zip(outs, ys) if rule(o, t))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -223,13 +171,6 @@ def _layer_of(name: str) -> str:
     if parts and parts[0] == "neurons":
         return "layer"
     return name
-
-
-def _layer_of_scope(scope: str) -> str:
-    """The layer of a node's scope, named as in parameter names: ``mlp.layer1.neuron0`` ->
-    ``layers.1`` (the scope itself when it names no layer)."""
-    m = re.search(r"(?:^|\.)layer(\d+)(?:\.|$)", scope)
-    return f"layers.{m.group(1)}" if m else scope
 
 
 def _nonfinite_layers(model: Module) -> list[str]:
@@ -276,6 +217,66 @@ def _progress_bar(enabled: bool, epochs: int) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------
+# Arguments
+
+
+def _check_model(model: object) -> None:
+    if not isinstance(model, Module):
+        raise TypeError(
+            f"fit: model must be an nn.Module (e.g. nn.MLP), got {type(model).__name__}: "
+            f"{model!r:.60}"
+        )
+    if not model.parameters():
+        raise ValueError(f"fit: the model {model!r:.60} has no parameters to train")
+
+
+def _check_optimizer(optimizer: object, model: Module) -> None:
+    missing = [
+        what
+        for what, ok in (
+            ("zero_grad()", callable(getattr(optimizer, "zero_grad", None))),
+            ("step()", callable(getattr(optimizer, "step", None))),
+            ("lr", hasattr(optimizer, "lr")),
+        )
+        if not ok
+    ]
+    if missing:
+        raise TypeError(
+            f"fit: optimizer must have zero_grad(), step() and an assignable lr (like nn.SGD "
+            f"or nn.Adam); {type(optimizer).__name__} has no {', '.join(missing)}"
+        )
+    held = getattr(optimizer, "params", None)
+    if isinstance(held, list):
+        own = {id(p) for p in model.parameters()}
+        if not any(id(p) in own for p in held):
+            raise ValueError(
+                "fit: the optimizer holds none of the model's parameters, so training would "
+                "change nothing (was it made for another model? use "
+                "nn.SGD(model.parameters(), lr=...))"
+            )
+
+
+def _callbacks(callbacks: object) -> list[Callback]:
+    """The callbacks as a list: one callable is taken as ``[callable]`` (as Lightning's
+    ``Trainer(callbacks=cb)``); anything else must be a sequence of callables."""
+    if callable(callbacks):
+        return [callbacks]
+    if isinstance(callbacks, (str, bytes)) or not isinstance(callbacks, Iterable):
+        raise TypeError(
+            f"fit: callbacks must be a list of functions cb(epoch, history, model), got "
+            f"{type(callbacks).__name__}: {callbacks!r:.60}"
+        )
+    cbs = list(callbacks)
+    for i, cb in enumerate(cbs):
+        if not callable(cb):
+            raise TypeError(
+                f"fit: callbacks[{i}] is not callable: {type(cb).__name__}: {cb!r:.60} "
+                "(each is called as cb(epoch, history, model))"
+            )
+    return cbs
+
+
+# ---------------------------------------------------------------------------------------------
 # The loop
 
 
@@ -292,7 +293,7 @@ def fit(
     l2: float = 0.0,
     lr_schedule: Callable[[int], float] | None = None,
     progress: bool = True,
-    callbacks: Sequence[Callback] = (),
+    callbacks: Sequence[Callback] | Callback = (),
     compiled: bool = False,
 ) -> History:
     """Train ``model`` on ``(X, y)`` by gradient descent and record what happened.
@@ -317,7 +318,8 @@ def fit(
             ``lambda k: 1.0 - 0.9 * k / 100``).
         progress: Show a tqdm bar when stderr is a terminal (never in pipes, logs or tests).
         callbacks: Each called as ``cb(epoch, history, model)`` after every epoch; one that
-            returns ``True`` stops training after that epoch (``history.stopped_early``).
+            returns ``True`` stops training after that epoch (``history.stopped_early``). A
+            single callable is taken as ``[callable]`` (as Lightning's ``Trainer``).
         compiled: Build the per-sample graph once with ``autograd.compile`` and run every batch
             through the generated numpy code: same numbers, much faster. The loss must be a
             mean of per-sample terms (every built-in one is).
@@ -328,7 +330,12 @@ def fit(
     Raises:
         TrainingDivergedError: The loss, or a weight after a step, is not finite; the message
             names the epoch and the layer, and the model keeps its last finite weights.
-        ValueError: Unknown loss, mismatched ``X``/``y``, bad ``epochs``/``batch_size``.
+        TypeError: An argument of the wrong kind (``model`` no Module, ``y`` no sequence of
+            numbers, ``optimizer`` without ``zero_grad``/``step``/``lr``, a callback or an
+            ``lr_schedule`` that is not callable or returns no number); the message names it.
+        ValueError: Unknown loss, mismatched ``X``/``y``, a target the loss cannot take (NaN
+            or inf included: "NaN target"), bad ``epochs``/``batch_size``/``l1``/``l2``, an
+            optimizer holding none of the model's parameters. Nothing is changed.
     """
     from . import SGD, l1_penalty, l2_penalty, weight_stats
 
@@ -338,37 +345,44 @@ def fit(
         isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
     ):
         raise ValueError(f"fit: batch_size must be an int >= 1 or None, got {batch_size!r}")
-    for pname, lam in (("l1", l1), ("l2", l2)):
-        if not math.isfinite(lam) or lam < 0:
-            raise ValueError(f"fit: {pname} must be a finite number >= 0, got {lam!r}")
-    kind, loss_fn = _resolve_loss(loss)
+    l1 = nonnegative(l1, "l1", "fit")
+    l2 = nonnegative(l2, "l2", "fit")
+    _check_model(model)
+    row = get_loss(loss)
     rows = _as_float_rows(X)
     n = len(rows)
     if n == 0:
         raise ValueError("fit: X is empty")
-    ys = _targets(kind, y, n)
+    ys = _targets(row, y, n)
     if optimizer is None:
         optimizer = SGD(model.parameters(), lr=DEFAULT_LR)
+    _check_optimizer(optimizer, model)
+    if lr_schedule is not None and not callable(lr_schedule):
+        raise TypeError(
+            f"fit: lr_schedule must be a function epoch -> lr, got "
+            f"{type(lr_schedule).__name__}: {lr_schedule!r}"
+        )
+    cbs = _callbacks(callbacks)
     size = n if batch_size is None else min(batch_size, n)
     batches = [(s, min(s + size, n)) for s in range(0, n, size)]
 
     step: Callable[[int, int, int], tuple[float, float, int | None]]
     if compiled:
-        step = _CompiledStep(model, optimizer, kind, loss_fn, rows, ys, l1, l2)
+        step = _CompiledStep(model, optimizer, row, rows, ys, l1, l2)
     else:
 
         def step(epoch: int, lo: int, hi: int) -> tuple[float, float, int | None]:
             outs = [_outputs(_call(model, r)) for r in rows[lo:hi]]
-            data = loss_fn(_batch_preds(kind, outs), _batch_targets(kind, ys[lo:hi]))
+            data = row.fn(row.preds(outs), row.targets(ys[lo:hi]))
             total = data
             if l1:
                 total = total + l1_penalty(model, l1)
             if l2:
                 total = total + l2_penalty(model, l2)
-            _check_loss(model, total, epoch)
+            _check_loss(model, total, epoch, ys[lo:hi], lo)
             optimizer.zero_grad()
             total.backward()
-            correct = _count_correct(kind, [[v.data for v in o] for o in outs], ys[lo:hi])
+            correct = _count_correct(row, [[v.data for v in o] for o in outs], ys[lo:hi])
             return total.data, data.data, correct
 
     history = History()
@@ -376,7 +390,7 @@ def fit(
     try:
         for epoch in range(epochs):
             if lr_schedule is not None:
-                optimizer.lr = float(lr_schedule(epoch))
+                optimizer.lr = nonnegative(lr_schedule(epoch), f"lr_schedule({epoch})", "fit")
             tot_sum = data_sum = 0.0
             n_correct: int | None = 0
             for lo, hi in batches:
@@ -422,7 +436,7 @@ def fit(
                     post["acc"] = f"{acc:.1%}"
                 bar.set_postfix(post, refresh=False)
                 bar.update(1)
-            if any(cb(epoch, history, model) is True for cb in list(callbacks)):
+            if any(cb(epoch, history, model) is True for cb in cbs):
                 history.stopped_early = True
                 break
     finally:
@@ -431,16 +445,26 @@ def fit(
     return history
 
 
-def _count_correct(kind: str, outs: list[list[float]], ys: list[Any]) -> int | None:
-    if kind not in ("hinge", "bce", "cross_entropy"):
-        return None
-    return sum(1 for o, t in zip(outs, ys) if _correct(kind, o, t))
+def _nan_target(ys: list[Any], lo: int) -> int | None:
+    """The index in ``y`` of the first target of the batch holding a NaN or inf number."""
+    for i, t in enumerate(ys):
+        for v in t if isinstance(t, (list, tuple)) else [t]:
+            x = v.data if isinstance(v, Value) else v
+            if isinstance(x, numbers.Real) and not math.isfinite(x):
+                return lo + i
+    return None
 
 
-def _check_loss(model: Module, total: Value, epoch: int) -> None:
+def _check_loss(model: Module, total: Value, epoch: int, ys: list[Any], lo: int) -> None:
     """Raise :class:`TrainingDivergedError` if the loss is not finite, naming where it broke."""
     if math.isfinite(total.data):
         return
+    k = _nan_target(ys, lo)
+    if k is not None:  # a custom loss's targets are not checked up front
+        raise ValueError(
+            f"fit: loss = {total.data!r} at epoch {epoch} because target y[{k}] is "
+            f"{ys[k - lo]!r}: targets must be finite (NaN target)"
+        )
     bad = _nonfinite_layers(model)
     if bad:
         layer, why = bad[0], f"the weights of {', '.join(bad)} are non-finite"
@@ -448,7 +472,7 @@ def _check_loss(model: Module, total: Value, epoch: int) -> None:
         node = _first_nonfinite_node(total)
         where = node.scope if node is not None else ""
         if where:
-            layer = _layer_of_scope(where)
+            layer = _layer_of(where)
             label = f" ({node.label})" if node is not None and node.label else ""
             why = f"the first non-finite value is in {layer}: node {where}{label}"
         else:
@@ -474,8 +498,7 @@ class _CompiledStep:
         self,
         model: Module,
         optimizer: Any,
-        kind: str,
-        loss_fn: LossFn,
+        row: Loss,
         rows: list[list[float]],
         ys: list[Any],
         l1: float,
@@ -485,43 +508,13 @@ class _CompiledStep:
 
         from . import l1_penalty, l2_penalty
 
-        self.kind = kind
+        self.row = row
         nin = len(rows[0])
         if any(len(r) != nin for r in rows):
             raise ValueError("fit: every sample of X must have the same length for compiled=True")
         xs = [Value(0.0, label=f"x{i}") for i in range(nin)]
         outs = _outputs(_call(model, xs))
-        tcols: list[Any]
-        if kind == "cross_entropy":
-            from . import cross_entropy_loss
-
-            # One-hot target columns: loss_i = sum_k t_k * CE(logits, k) is exact for one-hot t.
-            ncls = len(outs)
-            ts = [Value(0.0, label=f"t{k}") for k in range(ncls)]
-            data = autograd.sum([t * cross_entropy_loss(outs, k) for k, t in enumerate(ts)])
-            onehot = np.zeros((ncls, len(ys)))
-            for i, t in enumerate(ys):
-                if t >= ncls:
-                    raise ValueError(f"fit: y[{i}] = {t} but the model has {ncls} outputs")
-                onehot[t, i] = 1.0
-            tcols = list(onehot)
-        elif kind == "mse" or (kind == "custom" and len(outs) > 1):
-            nt = len(outs)
-            ts = [Value(1.0, label=f"y{k}") for k in range(nt)]
-            tgt = np.array([t if isinstance(t, list) else [t] for t in ys], dtype=float)
-            if tgt.shape[1] != nt:
-                raise ValueError(f"fit: targets have {tgt.shape[1]} values, model {nt} outputs")
-            if kind == "mse":
-                data = loss_fn(list(outs), list(ts))
-            else:
-                data = loss_fn([list(outs)], [list(ts)])  # type: ignore[list-item]
-            tcols = list(tgt.T)
-        else:
-            # The leaf's value is a placeholder (columns replace it), but losses check labels.
-            ts = [Value(1.0, label="y")]
-            pred = _batch_preds(kind, [outs])
-            data = loss_fn(pred, [ts[0]])
-            tcols = [np.array([float(t) for t in ys])]
+        data, ts, tcols = row.compiled(row, outs, ys)
         root = data
         if l1:
             root = root + l1_penalty(model, l1)
@@ -548,6 +541,12 @@ class _CompiledStep:
             per = np.asarray(self.prog.backward(*cols, reduction="mean"), dtype=float)
             total = float(np.mean(per))
             if not math.isfinite(total):
+                k = _nan_target(self.ys[lo:hi], lo)
+                if k is not None:  # a custom loss's targets are not checked up front
+                    raise ValueError(
+                        f"fit: loss = {total!r} at epoch {epoch} because target y[{k}] is "
+                        f"{self.ys[k]!r}: targets must be finite (NaN target)"
+                    )
                 layer = _nonfinite_layers(self.model) or [_largest_weight_layer(self.model)]
                 raise TrainingDivergedError(
                     f"fit: training diverged at epoch {epoch}: loss = {total!r}; a value became "
@@ -560,14 +559,10 @@ class _CompiledStep:
             if self.data_prog is not None:
                 data = float(np.mean(self.data_prog.forward(*cols)))
             outs = None
-            if self.kind in ("hinge", "bce", "cross_entropy"):
+            if self.row.correct is not None:
                 xcols = cols[: len(self.xcols)]
                 outs = np.stack(
                     [np.asarray(p.forward(*xcols), dtype=float) for p in self.out_progs]
                 )
-        correct: int | None = None
-        if outs is not None:
-            correct = sum(
-                1 for i, t in enumerate(self.ys[lo:hi]) if _correct(self.kind, outs[:, i], t)
-            )
+        correct = None if outs is None else _count_correct(self.row, outs.T, self.ys[lo:hi])
         return total, data, correct

@@ -534,7 +534,7 @@ def test_nn_mlp_weights_over_a_batch_sum_one_route_per_sample(torch: ModuleType)
                 assert len(e.terms) == len(data)  # the weight is reused once per sample
                 for t in e.terms:
                     nr = t.neuron
-                    assert nr is not None and nr.name == f"mlp.layer{li}.neuron{j}"
+                    assert nr is not None and nr.name == f"layers.{li}.neurons.{j}"
                     assert (nr.activation is None) == (li == 1)  # linear output neuron
                     assert t.product == nr.delta * nr.x
                 want = (tb[li].grad[j] if i < 0 else tw[li].grad[j, i]).item()

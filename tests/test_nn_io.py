@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import nn
@@ -301,3 +301,73 @@ def test_custom_modules_get_names_state_dicts_and_files(tmp_path: Path) -> None:
         p.data = 0.0
     other.load(tmp_path / "two.json")
     assert bits(other.state_dict()) == bits(m.state_dict())
+
+
+# -- hostile files: nesting depth and number length become load errors naming the file -------
+
+
+@settings(max_examples=20)
+@given(
+    depth=st.integers(2_000, 200_000),
+    opener=st.sampled_from(["[", '{"a":']),
+    where=st.sampled_from(["top", "state", "architecture"]),
+)
+def test_deeply_nested_json_is_a_load_error_naming_the_file(
+    depth: int, opener: str, where: str, tmp_path_factory: Any
+) -> None:
+    closer = "]" if opener == "[" else "}"
+    nested = opener * depth + "1" + closer * depth
+    text = {
+        "top": nested,
+        "state": doc_with(state="@").replace('"@"', nested),
+        "architecture": doc_with(architecture="@").replace('"@"', nested),
+    }[where]
+    path = tmp_path_factory.mktemp("deep") / "bad.json"
+    path.write_text(text)
+    m = make()
+    before = bits(m.state_dict())
+    with pytest.raises(ValueError, match=r"load '.*bad\.json'"):
+        m.load(path)
+    assert bits(m.state_dict()) == before
+
+
+@settings(max_examples=20)
+@given(digits=st.integers(4_301, 50_000), sign=st.sampled_from(["", "-"]))
+def test_an_int_too_long_for_python_is_a_load_error_naming_the_file(
+    digits: int, sign: str, tmp_path_factory: Any
+) -> None:
+    path = tmp_path_factory.mktemp("long") / "bad.json"
+    path.write_text(doc_with(state=with_({W: 0.5})).replace("0.5", sign + "7" * digits))
+    m = make()
+    before = bits(m.state_dict())
+    with pytest.raises(ValueError, match=r"load '.*bad\.json'.*not valid JSON"):
+        m.load(path)
+    assert bits(m.state_dict()) == before
+
+
+@pytest.mark.parametrize(
+    ("call", "err", "match"),
+    [
+        (lambda m: m.save(""), ValueError, "save: path must name a file, got ''"),
+        (lambda m: m.save(" "), ValueError, "save: path must name a file"),
+        (lambda m: m.save(3), TypeError, "save: path must be a str or os.PathLike, got int"),
+        (lambda m: m.save(None), TypeError, "save: path must be a str or os.PathLike"),
+        (lambda m: m.load(123), TypeError, "load: path must be a str or os.PathLike, got int"),
+        (lambda m: m.load(0), TypeError, "load: path must be a str or os.PathLike, got int"),
+        (lambda m: m.load(True), TypeError, "load: path must be a str or os.PathLike"),
+        (lambda m: m.load(""), ValueError, "load: path must name a file, got ''"),
+    ],
+)
+def test_bad_paths_are_named_and_no_file_descriptor_is_read(
+    call: Any, err: type[Exception], match: str
+) -> None:
+    m = make()
+    before = bits(m.state_dict())
+    with pytest.raises(err, match=match):
+        call(m)
+    assert bits(m.state_dict()) == before
+
+
+def test_save_to_a_folder_names_it(tmp_path: Path) -> None:
+    with pytest.raises(IsADirectoryError, match=r"save: cannot write .* it is a folder"):
+        make().save(tmp_path)

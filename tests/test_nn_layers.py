@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import autograd
@@ -154,25 +154,79 @@ def test_mlp_hidden_activation_and_linear_output_by_default() -> None:
 def test_scopes_name_each_neuron_and_layer() -> None:
     model = nn.MLP(2, [3, 1], seed=0)
     w = model.layers[0].neurons[2].w[1]
-    assert w.scope == "mlp.layer0.neuron2" and w.label == "w1"
+    assert w.scope == "layers.0.neurons.2" and w.label == "w1"
     assert model.layers[0].neurons[2].b.label == "b"
     model([0.5, -0.5])
     n = model.layers[0].neurons[2]
-    assert n.z.scope == "mlp.layer0.neuron2" and n.z.label == "z"
-    assert n.a.scope == "mlp.layer0.neuron2" and n.a.label == "a"
+    assert n.z.scope == "layers.0.neurons.2" and n.z.label == "z"
+    assert n.a.scope == "layers.0.neurons.2" and n.a.label == "a"
     assert [v.label for v in n.x] == ["x0", "x1"]
-    assert all(v.scope == "mlp" for v in n.x)
+    assert all(v.scope == "" for v in n.x)  # made by the root module, which has no scope
     out = model.layers[1].neurons[0]
-    assert out.z.scope == "mlp.layer1.neuron0"
+    assert out.z.scope == "layers.1.neurons.0"
     loss = nn.mse_loss(out.a, 0.0)
     assert loss.scope == ""
     assert autograd.current_scope() == ""
 
 
 def test_standalone_modules_use_their_default_scope_names() -> None:
-    assert nn.Neuron(2).w[0].scope == "neuron"
-    assert nn.Layer(2, 2).neurons[1].w[0].scope == "layer.neuron1"
-    assert nn.MLP(2, [2], name="net").layers[0].neurons[0].b.scope == "net.layer0.neuron0"
+    assert nn.Neuron(2).w[0].scope == ""
+    assert nn.Layer(2, 2).neurons[1].w[0].scope == "neurons.1"
+    assert nn.MLP(2, [2], name="net").layers[0].neurons[0].b.scope == "net.layers.0.neurons.0"
+    with pytest.raises(TypeError, match="MLP: name must be a str"):
+        nn.MLP(2, [2], name=None)  # type: ignore[arg-type]
+
+
+def own_name(p: autograd.Value) -> str:
+    """A parameter's own segment of its name: label ``w3`` -> ``w.3``, ``b`` -> ``b``."""
+    return "b" if p.label == "b" else f"w.{p.label[1:]}"
+
+
+@settings(max_examples=25)
+@given(
+    nin=st.integers(1, 4),
+    nouts=st.lists(st.integers(1, 4), min_size=1, max_size=3),
+    kind=st.sampled_from(["mlp", "layer", "neuron"]),
+)
+def test_a_parameters_scope_is_its_named_parameters_path(
+    nin: int, nouts: list[int], kind: str
+) -> None:
+    """One name per parameter: scope + "." + own name == named_parameters key, for the
+    parameters and for every node a call makes (z, a carry the neuron's scope)."""
+    model: nn.Module
+    if kind == "mlp":
+        model = nn.MLP(nin, nouts, seed=0)
+    elif kind == "layer":
+        model = nn.Layer(nin, nouts[0], seed=0)
+    else:
+        model = nn.Neuron(nin, seed=0)
+    for key, p in model.named_parameters():
+        joined = f"{p.scope}.{own_name(p)}" if p.scope else own_name(p)
+        assert joined == key, (key, p.scope, p.label)
+    model([0.5] * nin)  # type: ignore[operator]
+    neurons = [m for _, m in _modules(model) if isinstance(m, nn.Neuron)]
+    for path, m in _modules(model):
+        if isinstance(m, nn.Neuron):
+            assert m.z.scope == path and m.a.scope == path
+    assert neurons
+
+
+def _modules(m: nn.Module, path: str = "") -> list[tuple[str, nn.Module]]:
+    out = [(path, m)]
+    for name, child in m.named_children():
+        out.extend(_modules(child, f"{path}.{name}" if path else name))
+    return out
+
+
+class Parent(nn.Module):
+    def __init__(self) -> None:
+        self.encoder = nn.MLP(2, [2, 1], name="encoder", seed=0)
+        self.head = nn.Neuron(1, name="head", seed=1)
+
+
+def test_a_named_child_network_keeps_the_equality_in_its_parent() -> None:
+    for key, p in Parent().named_parameters():
+        assert f"{p.scope}.{own_name(p)}" == key
 
 
 def test_named_parameters_follow_pytorch_style_names_in_parameter_order() -> None:

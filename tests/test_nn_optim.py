@@ -262,3 +262,97 @@ def test_duplicate_parameters_are_refused() -> None:
     p = Value(1.0)
     with pytest.raises(ValueError, match="twice"):
         nn.SGD([p, p], lr=0.1)
+
+
+# -- a None grad means "no gradient"; a step updates all parameters or none ------------------
+
+OPTS: list[tuple[str, dict[str, Any]]] = [
+    ("SGD", {"lr": 0.05}),
+    ("SGD", {"lr": 0.05, "momentum": 0.9, "weight_decay": 0.1}),
+    ("SGD", {"lr": 0.05, "momentum": 0.5, "nesterov": True}),
+    ("Adam", {"lr": 0.1}),
+    ("Adam", {"lr": 0.1, "weight_decay": 0.05, "betas": (0.6, 0.9)}),
+]
+
+
+@settings(max_examples=25)
+@given(
+    case=st.sampled_from(OPTS),
+    # which parameters have grad None at each of 8 steps (a parameter the loss never reaches)
+    masks=st.lists(st.lists(st.booleans(), min_size=5, max_size=5), min_size=8, max_size=8),
+)
+def test_none_grad_is_skipped_as_torch_optim_does(
+    case: tuple[str, dict[str, Any]], masks: list[list[bool]]
+) -> None:
+    torch = require_torch()
+    name, kw = case
+    ours = [Value(x) for x in START]
+    theirs = [torch.tensor(x, requires_grad=True) for x in START]
+    opt = getattr(nn, name)(ours, **kw)
+    topt = getattr(torch.optim, name)(theirs, **kw)
+    for step, none in enumerate(masks):
+        for i, (p, q) in enumerate(zip(ours, theirs)):
+            if none[i]:
+                p.grad = None
+                q.grad = None
+            else:
+                p.grad = grad_of(p.data, i)
+                q.grad = torch.tensor(grad_of(q.item(), i))
+        opt.step()
+        topt.step()
+        for i, (p, q) in enumerate(zip(ours, theirs)):
+            assert abs(p.data - q.item()) <= 1e-9 * max(1.0, abs(q.item())), (
+                f"{name} {kw} step {step + 1}, param {i}: ours {p.data!r}, torch {q.item()!r}"
+            )
+    # the optimizer state holds exactly the parameters torch holds state for
+    ours_state = opt.state_dict()["state"]
+    torch_state = topt.state_dict()["state"]
+    if name == "Adam" or kw.get("momentum"):
+        assert sorted(ours_state) == sorted(torch_state)
+    for i, s in ours_state.items():
+        for key, val in s.items():
+            assert val == pytest.approx(float(torch_state[i][key]), rel=1e-9, abs=1e-12), key
+
+
+BAD_GRADS = ["0.5", [1.0], Value(1.0), True, complex(1, 1)]
+
+
+@settings(max_examples=40)
+@given(
+    case=st.sampled_from(OPTS),
+    bad_at=st.integers(0, 4),
+    bad=st.sampled_from(BAD_GRADS),
+    warm=st.integers(0, 2),
+)
+def test_a_step_with_a_non_number_grad_changes_nothing(
+    case: tuple[str, dict[str, Any]], bad_at: int, bad: object, warm: int
+) -> None:
+    name, kw = case
+    ps = [Value(x, label=f"p{i}") for i, x in enumerate(START)]
+    opt = getattr(nn, name)(ps, **kw)
+    for _ in range(warm):  # some state (momentum buffers, Adam moments) to keep intact
+        for i, p in enumerate(ps):
+            p.grad = grad_of(p.data, i)
+        opt.step()
+    for i, p in enumerate(ps):
+        p.grad = grad_of(p.data, i)
+    ps[bad_at].grad = bad  # type: ignore[assignment]
+    before = ([p.data for p in ps], opt.state_dict(), getattr(opt, "t", None))
+    with pytest.raises(TypeError, match=rf"{name}\.step: params\[{bad_at}\] 'p{bad_at}'"):
+        opt.step()
+    assert ([p.data for p in ps], opt.state_dict(), getattr(opt, "t", None)) == before
+
+
+def test_adam_counts_steps_per_parameter_like_torch() -> None:
+    """A parameter first reached at step 3 gets the bias correction of its own first step:
+    it moves by exactly lr (Adam's first update is lr * sign(g))."""
+    ps = [Value(1.0), Value(1.0)]
+    opt = nn.Adam(ps, lr=0.1)
+    for _ in range(2):
+        ps[0].grad, ps[1].grad = 0.5, None
+        opt.step()
+    assert ps[1].data == 1.0 and opt.state_dict()["state"].keys() == {0}
+    ps[0].grad, ps[1].grad = 0.5, 3.0
+    opt.step()
+    assert ps[1].data == pytest.approx(0.9, abs=1e-8)  # eps shifts it by 3e-10
+    assert opt.state_dict()["state"][1]["step"] == 1.0
