@@ -16,9 +16,7 @@ from types import ModuleType
 __all__ = ["REPAIR", "ForeignAutogradError", "require_deltagrad_autograd"]
 
 #: The command that puts deltagrad's ``autograd/__init__.py`` back.
-REPAIR = (
-    "pip install --force-reinstall deltagrad (in a clone of the repository: pip install -e .)"
-)
+REPAIR = "pip install --force-reinstall deltagrad (in a clone of the repository: pip install -e .)"
 
 
 class ForeignAutogradError(ImportError):
