@@ -83,7 +83,7 @@ def executed(tmp_path_factory: pytest.TempPathFactory) -> Any:
         import nbclient  # noqa: F401
     except ImportError as e:  # the dev extra installs both
         if os.environ.get("CI") == "true":
-            pytest.fail(f"the notebook test needs nbclient and ipykernel (pip install -e .[dev]): {e}")
+            pytest.fail(f"the notebook test needs nbclient and ipykernel (the dev extra): {e}")
         pytest.skip(f"nbclient/ipykernel not installed: {e}")
     return execute(cwd=tmp_path_factory.mktemp("tutorial"))
 
