@@ -1,21 +1,40 @@
 # The two commands of the README: `make demo` and `make test`. Each sets up .venv first.
-VENV   ?= .venv
-PY     := $(VENV)/bin/python
-PIP    := $(PY) -m pip
-STAMP  := $(VENV)/.deltagrad-installed
-TORCH  := torch==2.13.0
-LINTED := autograd nn tests demos benchmarks
+# `make demo` installs only what the demos use; `make test` adds the test tools and torch.
+VENV       ?= .venv
+PY         := $(VENV)/bin/python
+PIP        := $(PY) -m pip
+DEMO_STAMP := $(VENV)/.deltagrad-demo
+TEST_STAMP := $(VENV)/.deltagrad-test
+TORCH      := torch==2.13.0
+LINTED     := autograd nn tests demos benchmarks
 
-.PHONY: setup test demo bench lint typecheck clean docs-graph
+.PHONY: setup setup-demo test demo bench lint typecheck clean docs-graph
 
-$(STAMP): pyproject.toml
-	@test -x $(PY) || python3 -m venv $(VENV)
-	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e '.[dev]'
-	$(PIP) install -q $(TORCH)
-	@touch $(STAMP)
+$(PY):
+	@echo "make: creating $(VENV) (python3 -m venv)"
+	@python3 -m venv $(VENV)
+	@echo "make: upgrading pip in $(VENV)"
+	@$(PIP) install -q --upgrade pip
 
-setup: $(STAMP)
+# The package with the runtime extras the demos use: plots, progress bar, a pip renderer.
+$(DEMO_STAMP): pyproject.toml | $(PY)
+	@echo "make: installing deltagrad with the demo extras [plot,progress,viz]" \
+	      "(numpy, graphviz, matplotlib, tqdm, graphviz-pure)"
+	@$(PIP) install -q -e '.[plot,progress,viz]'
+	@touch $@
+
+# Everything else the tests, lint and type checks use, then torch as the gradient oracle.
+$(TEST_STAMP): $(DEMO_STAMP) pyproject.toml
+	@echo "make: installing the test tools [dev] (pytest, hypothesis, ruff, mypy, micrograd," \
+	      "nbclient, ipykernel, hatchling)"
+	@$(PIP) install -q -e '.[dev]'
+	@echo "make: installing $(TORCH), the tests' oracle (a large download, once)"
+	@$(PIP) install -q $(TORCH)
+	@touch $@
+
+setup-demo: $(DEMO_STAMP)
+
+setup: $(TEST_STAMP)
 
 lint: setup
 	$(PY) -m ruff check $(LINTED)
@@ -27,11 +46,9 @@ typecheck: setup
 test: setup lint typecheck
 	$(PY) -m pytest -q
 
-demo: setup
-	$(PY) -m demos.neuron
-	$(PY) -m demos.weight_sums
-	$(PY) -m demos.moons
-	$(PY) -m demos.graph
+# `python -m demos demo all` is the installed `deltagrad demo all`: one line before each demo.
+demo: setup-demo
+	$(PY) -m demos demo all
 
 bench: setup
 	$(PY) -m benchmarks
@@ -40,7 +57,7 @@ clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
 # Redraw the README picture from the demo (tests/test_demos.py checks docs/graph.dot matches).
-docs-graph: setup
+docs-graph: setup-demo
 	$(PY) -m demos.graph --out out
 	cp out/readme_graph.svg docs/graph.svg
 	cp out/readme_graph.dot docs/graph.dot

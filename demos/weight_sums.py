@@ -30,6 +30,12 @@ ZERO = 1e-3
 L1 = 0.05
 L2 = 0.05
 LR_START, LR_END = 0.5, 0.02
+#: The run each ``weight_sums_history_{tag}.png`` shows, written in its title.
+RUN_TITLES = {
+    "no": "no penalty",
+    "l1": f"L1 penalty {L1:g} * Σ|w|",
+    "l2": f"L2 penalty {L2:g} * Σw²",
+}
 
 
 def matrices(model: Any) -> tuple[list[list[float]], list[list[float]]]:
@@ -72,6 +78,7 @@ def _figure(runs: dict[str, Any], path: Path) -> Path:
             ax.plot(run["history"].epochs, series, label=name)
         ax.set_title(titles[stat])
         ax.set_xlabel("epoch")
+        ax.set_ylabel(nn.plot.YLABELS[stat])
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
     fig.tight_layout()
@@ -135,7 +142,8 @@ def run(
         }
         if history_plots:
             tag = name.split()[0].lower()
-            nn.plot.history(h, folder / f"weight_sums_history_{tag}.png")
+            title = f"weight_sums: 2-3-1 net trained with {RUN_TITLES[tag]}"
+            nn.plot.history(h, folder / f"weight_sums_history_{tag}.png", title=title)
 
     print(f"{'run':<12}{'accuracy':>10}{'sum w':>12}{'L1':>12}{'L2':>12}   |w| < {ZERO:g}")
     for name, r in runs.items():

@@ -3,6 +3,10 @@
 This is the ``nn`` package of the ``deltagrad`` distribution (not the unrelated PyPI ``nn``).
 """
 
+from ._compat import require_deltagrad_autograd
+
+require_deltagrad_autograd()  # before any `from autograd import ...`: a clear error, not a bare one
+
 from . import data, init, plot  # plot imports matplotlib only when a function is called
 from .layers import ACTIVATIONS, MLP, Layer, Neuron
 from .losses import bce_with_logits_loss, cross_entropy_loss, hinge_loss, mse_loss

@@ -372,6 +372,19 @@ class MLP(Module):
             "output_activation": self.output_activation,
         }
 
+    def to_torch(self) -> Any:
+        """This network as a float64 ``torch.nn.Sequential`` (see :mod:`nn.torch_bridge`)."""
+        from .torch_bridge import to_torch
+
+        return to_torch(self)
+
+    @classmethod
+    def from_torch(cls, source: Any, **options: Any) -> MLP:
+        """An MLP from a torch module or state dict (see :func:`nn.torch_bridge.from_torch`)."""
+        from .torch_bridge import from_torch
+
+        return from_torch(source, **options)
+
     def __repr__(self) -> str:
         return (
             f"MLP(nin={self.nin}, nouts={self.nouts}, activation={self.activation!r}, "

@@ -19,11 +19,13 @@ from typing import Any
 import autograd
 from autograd import Value
 
-__all__ = ["decision_boundary", "history", "weight_series"]
+__all__ = ["YLABELS", "decision_boundary", "history", "weight_series"]
 
 _FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 _STATS = ("sum", "l1", "l2")
 _TITLES = {"sum": "weight sum  Σw", "l1": "L1  Σ|w|", "l2": "L2  Σw²"}
+#: The y-axis label of each weight panel (one line per layer and the total).
+YLABELS = {"sum": "Σ w", "l1": "Σ |w|", "l2": "Σ w²"}
 
 
 def _pyplot() -> Any:
@@ -116,13 +118,14 @@ def weight_series(stats_per_epoch: Sequence[dict[str, Any]]) -> dict[str, dict[s
     return series
 
 
-def history(h: Any, path: str | os.PathLike[str]) -> Path:
+def history(h: Any, path: str | os.PathLike[str], *, title: str | None = None) -> Path:
     """Plot a :class:`nn.History`: loss, accuracy, learning rate, and per layer (and in total)
     the weight sum, L1 and L2 over the epochs.
 
     Args:
         h: The history :func:`nn.fit` returned (or any object with the same lists).
         path: Output file; ``.png``, ``.svg`` or ``.pdf``.
+        title: A title over the six panels, e.g. which run this is (default: none).
 
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
@@ -138,6 +141,7 @@ def history(h: Any, path: str | os.PathLike[str]) -> Path:
         if data_loss and data_loss != list(h.loss):
             ax.plot(epochs, data_loss, "--", label="data loss")
         ax.set_title("loss")
+        ax.set_ylabel("loss")
         ax.legend(loc="best", fontsize="small")
         ax = axes[0][1]
         acc = [math.nan if a is None else a for a in h.accuracy]
@@ -147,21 +151,26 @@ def history(h: Any, path: str | os.PathLike[str]) -> Path:
         else:
             ax.text(0.5, 0.5, "no accuracy\n(regression loss)", ha="center", va="center")
         ax.set_title("accuracy")
+        ax.set_ylabel("fraction correct")
         ax = axes[0][2]
         ax.plot(epochs, list(getattr(h, "lr", [])) or [math.nan] * len(epochs), color="tab:gray")
         ax.set_title("learning rate")
+        ax.set_ylabel("lr")
         series = weight_series(list(h.weight_stats))
         for ax, st in zip(axes[1], _STATS):
             for name, ys in series[st].items():
                 style = {"color": "black", "linewidth": 2.0} if name == "total" else {}
                 ax.plot(epochs, ys, label=name, **style)
             ax.set_title(_TITLES[st])
+            ax.set_ylabel(YLABELS[st])
             if series[st]:
                 ax.legend(loc="best", fontsize="small")
         for row in axes:
             for ax in row:
                 ax.set_xlabel("epoch")
                 ax.grid(alpha=0.3)
+        if title is not None:
+            fig.suptitle(title)
         fig.tight_layout()
         return _save(fig, p, fmt)
     finally:
@@ -203,6 +212,16 @@ def _scorer(model: Any) -> Callable[[Any, Any], Any]:
         return np.asarray(cols, dtype=float).T
 
     return interpreted
+
+
+def _class_name(c: int, labels: Any, binary: bool) -> str:
+    """The legend entry of class ``c``: the label value as given (+-1 or 0/1, or the index)."""
+    if not binary:
+        return f"class {c}"
+    values = sorted({float(v) for v in labels})
+    if set(values) <= {0.0, 1.0}:
+        return f"y = {c}"
+    return "y = +1" if c else "y = -1"
 
 
 def decision_boundary(
@@ -271,10 +290,16 @@ def decision_boundary(
         ax.contourf(gx, gy, z, levels=levels, cmap=cmap, vmin=-0.5, vmax=k - 0.5, alpha=0.35)
         if binary:
             ax.contour(gx, gy, grid[0].reshape(gx.shape), levels=[0.0], colors="black")
-        ax.scatter(
-            pts[:, 0], pts[:, 1], c=truth.astype(float), s=28, cmap=cmap,
-            vmin=-0.5, vmax=k - 0.5, edgecolors="black",
-        )  # fmt: skip
+        colors = plt.get_cmap(cmap)
+        for c in sorted({int(v) for v in truth.astype(int)}):
+            mask = truth.astype(int) == c
+            ax.scatter(
+                pts[mask, 0], pts[mask, 1], color=colors((c + 0.5) / k), s=28,
+                edgecolors="black", label=_class_name(c, labels, binary),
+            )  # fmt: skip
+        if binary:
+            ax.plot([], [], color="black", label="boundary: score = 0")
+        ax.legend(loc="best", fontsize="small", title="class (y)")
         ax.set_xlim(lo[0], hi[0])
         ax.set_ylim(lo[1], hi[1])
         ax.set_xlabel("x0")

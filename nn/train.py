@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import numbers
 import sys
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -93,6 +94,28 @@ class History:
             "weight_stats": [dict(s) for s in self.weight_stats],
             "stopped_early": self.stopped_early,
         }
+
+    def _repr_html_(self, rows: int = 11) -> str:
+        """Jupyter's view: a table of about ``rows`` epochs (first, evenly spaced, last)."""
+        import html
+
+        n = len(self.epochs)
+        picked = sorted({0, n - 1, *range(0, n, max(1, n // max(1, rows - 1)))}) if n else []
+        heads = ["epoch", "loss", "data loss", "accuracy", "lr", "Σ w", "Σ |w|", "Σ w²"]
+        body = []
+        for i in picked:
+            total = self.weight_stats[i].get("total", {}) if i < len(self.weight_stats) else {}
+            acc = self.accuracy[i]
+            cells = [str(self.epochs[i]), f"{self.loss[i]:.6g}", f"{self.data_loss[i]:.6g}"]
+            cells += ["" if acc is None else f"{acc:.1%}", f"{self.lr[i]:.4g}"]
+            cells += [f"{total[k]:.4f}" if k in total else "" for k in ("sum", "l1", "l2")]
+            body.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+        stop = ", stopped early" if self.stopped_early else ""
+        return (
+            f"<p><b>History</b>: {n} epoch(s){stop}; weight sums of the whole network</p>"
+            "<table><tr>" + "".join(f"<th>{h}</th>" for h in heads) + "</tr>"
+            + "".join(body) + "</table>"
+        )  # fmt: skip
 
     def __repr__(self) -> str:
         if not self.epochs:
@@ -203,14 +226,18 @@ def _largest_weight_layer(model: Module) -> str:
 
 
 def _progress_bar(enabled: bool, epochs: int) -> Any:
-    """A tqdm bar on stderr when a person is watching (a terminal) and tqdm is installed."""
+    """A tqdm bar when a person is watching (a terminal, or Jupyter: tqdm.auto draws a notebook
+    bar there, or a text bar without ipywidgets) and tqdm is installed."""
     if not enabled:
         return None
     isatty = getattr(sys.stderr, "isatty", None)
-    if isatty is None or not isatty():
+    jupyter = "ipykernel.zmqshell" in sys.modules  # the test tqdm.auto itself makes
+    if not jupyter and (isatty is None or not isatty()):
         return None
     try:
-        from tqdm.auto import tqdm
+        with warnings.catch_warnings():  # tqdm.auto warns, then falls back, without ipywidgets
+            warnings.simplefilter("ignore")
+            from tqdm.auto import tqdm
     except ImportError:  # the `progress` extra is optional: train quietly without it
         return None
     return tqdm(total=epochs, desc="fit", unit="epoch", file=sys.stderr, leave=True)
