@@ -197,6 +197,24 @@ def _binary(op: Op, reflected: bool, ref: Callable[..., Any]) -> Callable[..., V
     return _generated(op, source, "reflected method" if reflected else "method", ref, where)
 
 
+def _init(self: Value, data: float, label: str = "", requires_grad: bool = True) -> None:
+    """``Value(data, label, requires_grad)``: the reference constructor without the
+    thread-local lookup while no thread records a scope."""
+    self.data = data if type(data) is float else _real(data, "Value")
+    if requires_grad:
+        self.requires_grad = True
+        self.grad = 0.0
+    else:
+        self.requires_grad = False
+        self.grad = None
+    self._fn = None
+    self._a = None
+    self._b = None
+    self._meta = _NO_META if not _special else _state.meta
+    if label:
+        self.label = label
+
+
 def _apply(row: Op, args: Sequence[Any]) -> Value:
     """The reference ``_apply`` with the common case (every input a Value or a float, as a
     neuron's dot) read in one C-level pass; anything else goes to the reference."""
@@ -411,78 +429,89 @@ def backward(self: Value, gradient: float = 1.0) -> None:
             gc.enable()
 
 
-def _mark_leaf(p: Any, state: dict[Any, int], saved: list[tuple[Any, Any]]) -> None:
-    state[p] = 2
-    old = p.grad
-    if old != 0.0 or old is None:
-        saved.append((p, old))
-    p.grad = 0.0
-
-
-def _walk(root: Value, state: dict[Any, int], saved: list[tuple[Any, Any]]) -> list[Value]:
+def _walk(root: Value, seen: set[Any], saved: list[tuple[Any, Any]]) -> list[Value]:
     """The op nodes of :func:`engine.walk`'s order over inputs that require grad, with every
-    visited node's ``grad`` set to 0.0 (old values that are not 0.0 go to ``saved``).
-    ``state``: 1 while a node's inputs are walked, 2 once it is done."""
+    visited node (``seen``) given ``grad = 0.0``; old values other than 0 go to ``saved``.
+
+    The same depth-first order as the reference: a node is pushed again behind a ``_POST``
+    marker before its inputs, so it is listed once they are done; the first input is walked
+    at once, without a push and a pop, and leaf inputs are only zeroed, never pushed.
+    """
     order: list[Value] = []
     emit = order.append
-    get = state.get
+    add = seen.add
+    save = saved.append
     stack: list[Any] = [root]
     push = stack.append
     pop = stack.pop
-    save = saved.append
     while stack:
         node: Any = pop()
-        while True:
-            s = get(node)
-            if s is not None:
-                if s == 1:  # every input is done: list it
-                    state[node] = 2
-                    emit(node)
-                break
+        if node is _POST:
+            emit(pop())  # every input is done: list it
+            continue
+        while node not in seen:
+            add(node)
             old = node.grad
-            if old != 0.0 or old is None:
+            if old or old is None:
                 save((node, old))
             node.grad = 0.0
-            state[node] = 1
-            push(node)  # popped again once its inputs are done
+            push(node)
+            push(_POST)
             fn = node._fn
             ar = fn.arity
             a = node._a
             if ar == 2:
                 b = node._b
-                if type(b) is not float and b.requires_grad and b not in state:
+                if type(b) is not float and b.requires_grad and b not in seen:
                     if b._fn is None:
-                        _mark_leaf(b, state, saved)
+                        add(b)
+                        old = b.grad
+                        if old or old is None:
+                            save((b, old))
+                        b.grad = 0.0
                     else:
                         push(b)
                 if type(a) is float:
                     break
             elif ar != 1:
                 for p in reversed(a):
-                    if type(p) is not float and p.requires_grad and p not in state:
+                    if type(p) is not float and p.requires_grad and p not in seen:
                         if p._fn is None:
-                            _mark_leaf(p, state, saved)
+                            add(p)
+                            old = p.grad
+                            if old or old is None:
+                                save((p, old))
+                            p.grad = 0.0
                         else:
                             push(p)
                 break
-            if not a.requires_grad or a in state:
+            if not a.requires_grad or a in seen:
                 break
             if a._fn is None:
-                _mark_leaf(a, state, saved)
+                add(a)
+                old = a.grad
+                if old or old is None:
+                    save((a, old))
+                a.grad = 0.0
                 break
-            node = a  # walk the first input at once, without a push and pop
+            node = a  # walk the first input at once
     return order
 
 
+_POST: Any = object()
+
+
 def _backward(root: Value, seed: float) -> None:
-    state: dict[Any, int] = {}
+    seen: set[Any] = set()
     saved: list[tuple[Any, Any]] = []
     try:
-        if root._fn is None:
-            _mark_leaf(root, state, saved)
+        if root._fn is None:  # a leaf: it only receives the seed
+            seen.add(root)
+            if root.grad or root.grad is None:
+                saved.append((root, root.grad))
             order: list[Value] = []
         else:
-            order = _walk(root, state, saved)
+            order = _walk(root, seen, saved)
         root.grad = seed + 0.0
         for node in reversed(order):
             fn: Any = node._fn
@@ -492,7 +521,7 @@ def _backward(root: Value, seed: float) -> None:
                 k = _kernel(fn)
             k(node, node.grad)
     except BaseException:
-        for node in state:  # leave no trace: every visited node gets its old gradient back
+        for node in seen:  # leave no trace: every visited node gets its old gradient back
             node.grad = 0.0
         for node, old in saved:
             node.grad = old
@@ -521,10 +550,11 @@ def set_fast(enabled: bool) -> None:
     if not _reference:
         _reference["_apply"] = engine._apply
         _reference["backward"] = Value.__dict__["backward"]
+        _reference["__init__"] = Value.__dict__["__init__"]
         for op in OPS.values():
             for name in (*op.methods, *op.rmethods):
                 _reference[name] = Value.__dict__[name]
-        _fast_methods.update({"_apply": _apply, "backward": backward})
+        _fast_methods.update({"_apply": _apply, "backward": backward, "__init__": _init})
         for op in OPS.values():
             if op.builtin:
                 _fast_methods.update(_operators(op))

@@ -118,7 +118,7 @@ def test_every_activation_is_found_as_the_neurons_activation(activation: str) ->
     loss = nn.mse_loss(model([0.7, -1.3]), 0.5)
     loss.backward()
     g = Graph(loss)
-    hidden = [nr for nr in g.neurons if "0" in nr.name.split(".")[-2]]
+    hidden = [nr for nr in g.neurons if nr.name.startswith("layers.0.")]
     assert len(hidden) == 3
     for nr in hidden:
         act = nr.activation
