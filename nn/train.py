@@ -207,10 +207,9 @@ def _nonfinite_layers(model: Module) -> list[str]:
 
 
 def _first_nonfinite_node(root: Value) -> Value | None:
-    for node in autograd.topological_order(root):
-        if not math.isfinite(node.data):
-            return node
-    return None
+    graph = autograd.Graph(root)
+    i = graph.first_nonfinite()
+    return None if i is None else graph.nodes[i]
 
 
 def _largest_weight_layer(model: Module) -> str:
@@ -498,13 +497,15 @@ def _check_loss(model: Module, total: Value, epoch: int, ys: list[Any], lo: int)
     else:
         node = _first_nonfinite_node(total)
         where = node.scope if node is not None else ""
+        site = autograd.creation_site(node) if node is not None else None
+        made = f", created at {site}" if site is not None else ""
         if where:
             layer = _layer_of(where)
             label = f" ({node.label})" if node is not None and node.label else ""
-            why = f"the first non-finite value is in {layer}: node {where}{label}"
+            why = f"the first non-finite value is in {layer}: node {where}{label}{made}"
         else:
             layer = _largest_weight_layer(model)
-            why = f"the loss overflowed; the largest weights are in {layer}"
+            why = f"the loss overflowed{made}; the largest weights are in {layer}"
     raise TrainingDivergedError(
         f"fit: training diverged at epoch {epoch}: loss = {total.data!r}; {why}. The model "
         "keeps its last finite weights; lower the learning rate.",

@@ -89,3 +89,23 @@ def test_anomaly_mode_changes_no_number_on_finite_programs(a: float, b: float) -
 def test_set_detect_anomaly_rejects_non_bool() -> None:
     with pytest.raises(TypeError, match="set_detect_anomaly"):
         set_detect_anomaly(1)  # type: ignore[arg-type]
+
+
+def test_fit_divergence_names_the_creation_site_under_anomaly_mode() -> None:
+    import nn
+
+    model = nn.MLP(1, [1], activation="linear", seed=0)
+    model.layers[0].neurons[0].w[0].data = 1e200
+
+    def blowup(preds: object, targets: object) -> Value:
+        out = preds[0] if isinstance(preds, list) else preds
+        assert isinstance(out, Value)
+        return (out * 1e200 - 1.0) * 0.0 + out * 1e200
+
+    set_detect_anomaly(True)
+    try:
+        with pytest.raises(nn.TrainingDivergedError) as err:
+            nn.fit(model, [[1.0]], [1.0], loss=blowup, epochs=1)
+    finally:
+        set_detect_anomaly(False)
+    assert __file__ in str(err.value) and "blowup" in str(err.value), str(err.value)
