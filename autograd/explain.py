@@ -421,9 +421,12 @@ class _Text:
         e, g = self.e, self.g
         v = e.value
         sym = self.symbol(v)
+        what = f"{sym} = {g.name(v)}"
+        if sym == v.label:  # named by its own label: say it once
+            what = sym + (f" in {v.scope}" if v.scope else "")
         lines = [
             f"Gradient of L = {g.name(e.root)} (data {_num(e.root.data)}) with respect to "
-            f"{sym} = {g.name(v)} (data {_num(v.data)}):"
+            f"{what} (data {_num(v.data)}):"
         ]
         if not e.terms:
             lines.append(

@@ -7,7 +7,6 @@ very figures the files are made of.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -21,24 +20,31 @@ X4 = [[1.0, 0.5], [0.6, 1.2], [-0.8, -0.4], [-1.1, 0.2]]
 
 @pytest.fixture
 def saved(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """{file name: figure} for every figure saved while the test runs."""
+    """{file name: figure} for every figure saved while the test runs.
+
+    A figure is rendered to bytes (``Figure.savefig``, wrapped) and then written by
+    ``autograd.write_atomic`` (wrapped): the file written gets the figure rendered last.
+    """
     import matplotlib.figure
 
+    import autograd
+
     figures: dict[str, Any] = {}
+    last: list[Any] = []
     original = matplotlib.figure.Figure.savefig
+    write = autograd.write_atomic
 
     def spy(self: Any, fname: Any, *args: Any, **kwargs: Any) -> Any:
-        name = getattr(fname, "name", fname)
-        if isinstance(name, int):  # nn.plot passes an os.fdopen file: its name is the fd
-            name = os.readlink(f"/proc/self/fd/{name}")
-        name = Path(str(name)).name
-        # nn.plot writes through a temp file ".NAME.xxxx.tmp"; the demo through ".NAME.tmp".
-        key = name.lstrip(".").split(".tmp")[0]
-        key = ".".join(key.split(".")[:2])
-        figures[key] = self
+        last.append(self)
         return original(self, fname, *args, **kwargs)
 
+    def spy_write(path: Any, data: Any, **kwargs: Any) -> Any:
+        if last:
+            figures[Path(str(path)).name] = last.pop()
+        return write(path, data, **kwargs)
+
     monkeypatch.setattr(matplotlib.figure.Figure, "savefig", spy)
+    monkeypatch.setattr(autograd, "write_atomic", spy_write)
     return figures
 
 
