@@ -449,13 +449,17 @@ _KINDS = (ast.Compare, ast.Call, ast.BinOp, ast.UnaryOp, ast.BoolOp)
 
 
 class _Swap(ast.NodeTransformer):
-    """Replaces every subexpression found in ``names`` (by its dump) with that name."""
+    """Replaces every subexpression found in ``names`` (by its text) with that name.
+
+    Keys are ``ast.unparse`` text, not ``ast.dump``: dump builds a recursive closure per call,
+    garbage that only the cycle collector frees (a compile with it off grew without bound).
+    """
 
     def __init__(self, names: dict[str, str]) -> None:
         self.names = names
 
     def visit(self, node: ast.AST) -> Any:
-        name = self.names.get(ast.dump(node)) if isinstance(node, _KINDS) else None
+        name = self.names.get(ast.unparse(node)) if isinstance(node, _KINDS) else None
         if name is not None:
             return ast.copy_location(ast.Name(id=name, ctx=ast.Load()), node)
         return self.generic_visit(node)
@@ -477,14 +481,14 @@ class _Hoisted:
     def __init__(self, t: Templates) -> None:
         ftree = ast.parse(t.fwd_text, mode="eval")
         ptrees = [ast.parse(p, mode="eval") for p in t.chained_texts]
-        wanted = {ast.dump(n) for tree in ptrees for n in ast.walk(tree.body)}
+        wanted = {ast.unparse(n) for tree in ptrees for n in ast.walk(tree.body)}
         names: dict[str, str] = {}
         assigns: list[tuple[str, str]] = []
         covered: set[int] = set()
         for node in ast.walk(ftree.body):  # breadth first: the largest shared expression wins
             if id(node) in covered or not isinstance(node, _KINDS):
                 continue
-            key = ast.dump(node)
+            key = ast.unparse(node)
             if key not in wanted or key in names:
                 continue
             if node is ftree.body:
@@ -496,7 +500,7 @@ class _Hoisted:
         fwd, chained = t.fwd_text, list(t.chained_texts)
         if names:
             swap = _Swap(names)
-            if ast.dump(ftree.body) not in names:
+            if ast.unparse(ftree.body) not in names:
                 fwd = ast.unparse(swap.visit(ftree))
             chained = [ast.unparse(swap.visit(tr)) for tr in ptrees]
         self.assigns = [(pattern(n), pattern(e)) for n, e in assigns]
