@@ -273,9 +273,21 @@ class Batched:
         merged: dict[bytes, tuple[list[str], IntArray]] = {}
         for e, r in cs:  # contributions to the same rows add up first (x * x, shared inputs)
             merged.setdefault(r.tobytes(), ([], r))[0].append(e)
-        cs = [(es[0] if len(es) == 1 else f"({' + '.join(es)})", r) for es, r in merged.values()]
+        pre: list[str] = []  # long sums get lines of their own
+        cs = []
+        for es, r in merged.values():
+            if len(es) > 32:
+                pre.append(_sum_lines(f"{dname}_{len(pre)}", es))
+                cs.append((f"{dname}_{len(pre) - 1}", r))
+            else:
+                cs.append((es[0] if len(es) == 1 else f"({' + '.join(es)})", r))
+        return "\n".join([*pre, self._accumulated(h, dname, cs, size, full)])
+
+    def _accumulated(
+        self, h: str, dname: str, cs: list[tuple[str, IntArray]], size: int, full: IntArray
+    ) -> str:
         if all(len(r) == size and np.array_equal(r, full) for _, r in cs):
-            return f"    {dname} = " + " + ".join(e for e, _ in cs)
+            return _sum_lines(dname, [e for e, _ in cs])
         cat = cs[0][0] if len(cs) == 1 else f"_cat(({', '.join(e for e, _ in cs)},))"
         t = np.concatenate([r for _, r in cs])
         perm = np.argsort(t, kind="stable")
@@ -506,6 +518,16 @@ class _Hoisted:
         self.assigns = [(pattern(n), pattern(e)) for n, e in assigns]
         self.fwd = pattern(fwd)
         self.chained = [pattern(c) for c in chained]
+
+
+def _sum_lines(name: str, terms: list[str], per_line: int = 32) -> str:
+    """``name = t0 + t1 + ...`` added left to right, at most ``per_line`` terms a line (a
+    parameter used by 10^5 nodes would otherwise nest too deep for Python's compiler)."""
+    lines = []
+    for s in range(0, len(terms), per_line):
+        head = f"{name} + " if s else ""
+        lines.append(f"    {name} = {head}" + " + ".join(terms[s : s + per_line]))
+    return "\n".join(lines)
 
 
 def table_source(table_defs: Sequence[tuple[str, IntArray]]) -> list[str]:
