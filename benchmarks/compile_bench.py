@@ -15,8 +15,9 @@ Run alone (prints the median step times and the ratios of one run)::
 
 Measured on the 2-core development machine (``python -m benchmarks --workload moons``, one
 process per engine, 3 rounds, machine shared): compiled 193 us/step, hand-written numpy
-125 us (ratio 1.54, target <= 1.5), PyTorch batched 864 us (ratio 0.22, target <= 0.3). The numpy and PyTorch steps are the benchmark
-runner's own (``benchmarks.moons``), on the same data and weights (``benchmarks.data``).
+125 us (ratio 1.54, target <= 1.5), PyTorch batched 864 us (ratio 0.22, target <= 0.3).
+The numpy and PyTorch steps are the benchmark runner's own (``benchmarks.moons``), on the
+same data and weights (``benchmarks.data``).
 
 ``moons_step_compiled(problem)`` (alias ``moons_step``) is what the benchmark runner imports;
 ``problem`` is any object with ``xs`` (N x 2 floats), ``ys`` (N labels +-1), ``weights``
