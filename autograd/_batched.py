@@ -42,59 +42,22 @@ from ._lower import (
 )
 from .ops import Op
 
-__all__ = ["Batched", "table_source"]
+__all__ = ["Batched", "Schedule", "table_source"]
 
 
-class Batched:
-    """The batched program of a :class:`Lowered` graph, written in the constructor.
+class Schedule:
+    """The level schedule and the memory layout of a :class:`Lowered` graph (constructor).
 
     Attributes:
-        lines: ``forward(X, P)`` and ``backward(X, P, seed)``, as source lines.
-        table_defs: The index tables the lines read, ``(name, array)``.
-        fallback: The element-by-element entries the lines call.
+        order: The groups (lists of node indices), static first, then by level.
+        holder / row: Where each node's value lives: holder name (``X``, ``P``, ``C``,
+            ``tK``) and row in it.
+        size / hkind: Rows and kind (``STATIC``/``SAMPLE``) of each holder.
     """
 
-    def __init__(self, g: Lowered, fallback: Fallback) -> None:
-        # Writing the lines lays out the parameter vector (g.place_params) first.
+    def __init__(self, g: Lowered) -> None:
         self.g = g
-        self.fallback = fallback
-        self.tables: dict[tuple[tuple[int, ...], bytes], str] = {}
-        self.table_defs: list[tuple[str, IntArray]] = []
-        self.hoisted: dict[int, _Hoisted] = {}
         self.affine: dict[tuple[int, int], bool] = {}
-        self.lines = self._write()
-
-    def _hoist(self, t: Templates) -> _Hoisted:
-        got = self.hoisted.get(id(t))
-        if got is None:
-            got = self.hoisted[id(t)] = _Hoisted(t)
-        return got
-
-    def is_affine(self, op: Op, n: int) -> bool:
-        """Does the row say: sum_i w_i x_i [+ b] over inputs (w.., x.., [b])?"""
-        key = (id(op), n)
-        r = self.affine.get(key)
-        if r is None:
-            k = n >> 1
-            want = ("weight",) * k + ("input",) * k + (("bias",) if n & 1 else ())
-            r = self.affine[key] = op.structure == "affine" and op.input_roles(n) == want
-        return r
-
-    # -- shared helpers ----------------------------------------------------------------------
-
-    def table(self, arr: Any) -> str:
-        a = np.ascontiguousarray(arr, dtype=np.intp)
-        key = (a.shape, a.tobytes())
-        name = self.tables.get(key)
-        if name is None:
-            name = self.tables[key] = f"_i{len(self.table_defs)}"
-            self.table_defs.append((name, a))
-        return name
-
-    # -- section 2: batched by level ---------------------------------------------------------
-
-    def _write(self) -> list[str]:
-        g = self.g
         n = g.n
         groups: dict[tuple[Any, ...], list[int]] = {}
         for i in range(n):
@@ -104,11 +67,12 @@ class Batched:
             ps = g.parents[i]
             kinds = tuple(g.kind[p] for p in ps)
             key: tuple[Any, ...] = (g.kind[i], g.level[i], id(op), len(ps), kinds, g.needs[i])
-            mm = self._matmul_side(i)
+            mm = self.matmul_side(i)
             if mm is not None:
                 key += (mm[0], tuple(mm[1]))
             groups.setdefault(key, []).append(i)
         order = sorted(groups.values(), key=lambda ns: (g.kind[ns[0]], g.level[ns[0]], ns[0]))
+        self.order = order
         self._layout(order)
         self.holder = [""] * n
         self.row = [0] * n
@@ -127,9 +91,104 @@ class Batched:
             self.hkind[h] = g.kind[nodes[0]]
             for r, i in enumerate(nodes):
                 self.holder[i], self.row[i] = h, r
+
+    def is_affine(self, op: Op, n: int) -> bool:
+        """Does the row say: sum_i w_i x_i [+ b] over inputs (w.., x.., [b])?"""
+        key = (id(op), n)
+        r = self.affine.get(key)
+        if r is None:
+            k = n >> 1
+            want = ("weight",) * k + ("input",) * k + (("bias",) if n & 1 else ())
+            r = self.affine[key] = op.structure == "affine" and op.input_roles(n) == want
+        return r
+
+    def _layout(self, order: list[list[int]]) -> None:
+        """Order the parameter vector so that each group of fused neurons finds its weight
+        matrix, then its biases, as contiguous rows: gathers become slices (views)."""
+        g = self.g
+        placed: list[int] = []
+        seen: set[int] = set()
+
+        def put(ids: Iterable[int]) -> None:
+            for i in ids:
+                if g.param_of[i] >= 0 and i not in seen:
+                    seen.add(i)
+                    placed.append(i)
+
+        for nodes in order:
+            mm = self.matmul_side(nodes[0])
+            if mm is None:
+                continue
+            par = np.array([g.parents[i] for i in nodes], dtype=np.intp)
+            m = par.shape[1] // 2
+            put((par[:, :m] if mm[0] == "x" else par[:, m : 2 * m]).ravel().tolist())
+            if par.shape[1] & 1:
+                put(par[:, 2 * m].tolist())
+        put(range(g.n))
+        g.place_params(placed)
+
+    def matmul_side(self, i: int) -> tuple[str, list[int]] | None:
+        """For a fused-neuron node: which side is shared ('x': weights vary and are static)."""
+        g = self.g
+        op = g.ops[i]
+        ps = g.parents[i]
+        m = len(ps) // 2
+        if op is None or m == 0 or not self.is_affine(op, len(ps)):
+            return None
+        ws, xs = ps[:m], ps[m : 2 * m]
+        for side, vary, shared in (("x", ws, xs), ("w", xs, ws)):
+            # V must be static; S of one kind, so that S and its gradient have one width.
+            if all(g.kind[p] == STATIC for p in vary) and len({g.kind[p] for p in shared}) == 1:
+                return (side, list(shared))
+        return None
+
+
+class Batched:
+    """The batched program of a :class:`Lowered` graph, written in the constructor from its
+    :class:`Schedule`.
+
+    Attributes:
+        lines: ``forward(X, P)`` and ``backward(X, P, seed)``, as source lines.
+        table_defs: The index tables the lines read, ``(name, array)``.
+        fallback: The element-by-element entries the lines call.
+    """
+
+    def __init__(self, g: Lowered, fallback: Fallback) -> None:
+        self.g = g
+        self.fallback = fallback
+        self.schedule = sch = Schedule(g)  # lays out the parameter vector (g.place_params)
+        self.holder, self.row, self.size, self.hkind = sch.holder, sch.row, sch.size, sch.hkind
+        self.matmul_side = sch.matmul_side
+        self.tables: dict[tuple[tuple[int, ...], bytes], str] = {}
+        self.table_defs: list[tuple[str, IntArray]] = []
+        self.hoisted: dict[int, _Hoisted] = {}
+        self.contribs: dict[str, list[tuple[str, IntArray]]] = {}
+        self.lines = self._write()
+
+    def _hoist(self, t: Templates) -> _Hoisted:
+        got = self.hoisted.get(id(t))
+        if got is None:
+            got = self.hoisted[id(t)] = _Hoisted(t)
+        return got
+
+    # -- shared helpers ----------------------------------------------------------------------
+
+    def table(self, arr: Any) -> str:
+        a = np.ascontiguousarray(arr, dtype=np.intp)
+        key = (a.shape, a.tobytes())
+        name = self.tables.get(key)
+        if name is None:
+            name = self.tables[key] = f"_i{len(self.table_defs)}"
+            self.table_defs.append((name, a))
+        return name
+
+    # -- section 2: batched by level ---------------------------------------------------------
+
+    def _write(self) -> list[str]:
+        g = self.g
+        order = self.schedule.order
         fwd: list[str] = []
         bwd_plans: list[Callable[[list[str]], None]] = []
-        self.contribs: dict[str, list[tuple[str, IntArray]]] = {}
         for k, nodes in enumerate(order):
             plan = self._group(k, nodes, fwd)
             bwd_plans.append(plan)
@@ -157,46 +216,6 @@ class Batched:
         lines += back
         lines.append(f"    return {ret}, dP")
         return lines
-
-    def _layout(self, order: list[list[int]]) -> None:
-        """Order the parameter vector so that each group of fused neurons finds its weight
-        matrix, then its biases, as contiguous rows: gathers become slices (views)."""
-        g = self.g
-        placed: list[int] = []
-        seen: set[int] = set()
-
-        def put(ids: Iterable[int]) -> None:
-            for i in ids:
-                if g.param_of[i] >= 0 and i not in seen:
-                    seen.add(i)
-                    placed.append(i)
-
-        for nodes in order:
-            mm = self._matmul_side(nodes[0])
-            if mm is None:
-                continue
-            par = np.array([g.parents[i] for i in nodes], dtype=np.intp)
-            m = par.shape[1] // 2
-            put((par[:, :m] if mm[0] == "x" else par[:, m : 2 * m]).ravel().tolist())
-            if par.shape[1] & 1:
-                put(par[:, 2 * m].tolist())
-        put(range(g.n))
-        g.place_params(placed)
-
-    def _matmul_side(self, i: int) -> tuple[str, list[int]] | None:
-        """For a fused-neuron node: which side is shared ('x': weights vary and are static)."""
-        g = self.g
-        op = g.ops[i]
-        ps = g.parents[i]
-        m = len(ps) // 2
-        if op is None or m == 0 or not self.is_affine(op, len(ps)):
-            return None
-        ws, xs = ps[:m], ps[m : 2 * m]
-        for side, vary, shared in (("x", ws, xs), ("w", xs, ws)):
-            # V must be static; S of one kind, so that S and its gradient have one width.
-            if all(g.kind[p] == STATIC for p in vary) and len({g.kind[p] for p in shared}) == 1:
-                return (side, list(shared))
-        return None
 
     def _width(self, h_or_kind: str | int) -> str:
         kind = self.hkind[h_or_kind] if isinstance(h_or_kind, str) else h_or_kind
@@ -322,7 +341,7 @@ class Batched:
         more = f", ... ({kn})" if kn > 4 else ""
         level = f"{'sample' if kind == SAMPLE else 'static'} level {g.level[first]}"
         out.append(f"    # {_comment(op.name)} x{kn}, {level}: {shown}{more}")
-        mm = self._matmul_side(first)
+        mm = self.matmul_side(first)
         if mm is not None:
             return self._group_matmul(k, nodes, par, mm[0], out)
         if m > 0 and op.structure == "sum":
