@@ -40,7 +40,7 @@ class Neuron:
     """A use of a value inside a neuron z = sum_i w_i x_i (+ b), a = f(z).
 
     Attributes:
-        name: The neuron's name: the scope of its ``dot`` node (``mlp.layer0.neuron1``), else
+        name: The neuron's name: the scope of its pre-activation z (``layers.0.neurons.1``), else
             its label or position.
         z: The ``dot`` node (its ``.grad`` is the neuron's delta).
         role: ``"weight"``, ``"bias"`` or ``"input"``: which slot of z the value fills.

@@ -35,9 +35,11 @@ __all__ = [
     "OPS",
     "STRUCTURES",
     "SUM",
+    "TEMPLATE_FUNCTIONS",
     "Op",
     "chain_sources",
     "get_op",
+    "numpy_namespace",
     "register",
 ]
 
@@ -451,19 +453,46 @@ def chain_sources(op: Op) -> tuple[str, ...] | None:
     return tuple(out)
 
 
-#: Names that code templates may use, bound for float code. Compile binds numpy's instead.
-CODE_NAMESPACE: dict[str, object] = {
-    "exp": math.exp,
-    "log": math.log,
-    "tanh": math.tanh,
-    "sqrt": math.sqrt,
-    "sin": _sin,
-    "cos": _cos,
-    "fabs": abs,
-    "where": lambda c, a, b: a if c else b,
-    "sign": _sign,
-    "sigmoid": _sigmoid,
-}
+def _np_sign(np: Any) -> Callable[[Any], Any]:
+    def sign(x: Any) -> Any:  # 0 at NaN, as the float _sign (numpy's sign gives NaN)
+        return np.where(x > 0.0, 1.0, np.where(x < 0.0, -1.0, 0.0))
+
+    return sign
+
+
+def _np_sigmoid(np: Any) -> Callable[[Any], Any]:
+    def sigmoid(x: Any) -> Any:  # the float version's two branches: exp never overflows
+        e = np.exp(-np.abs(x))
+        return np.where(x >= 0.0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+    return sigmoid
+
+
+#: The functions code templates may call, listed once: (name, float implementation, numpy
+#: implementation as ``make(numpy) -> function``). Each interpretation's namespace is
+#: derived from this list: :data:`CODE_NAMESPACE` (floats), :func:`numpy_namespace`.
+TEMPLATE_FUNCTIONS: tuple[tuple[str, Callable[..., Any], Callable[[Any], Any]], ...] = (
+    ("exp", math.exp, lambda np: np.exp),
+    ("log", math.log, lambda np: np.log),
+    ("tanh", math.tanh, lambda np: np.tanh),
+    ("sqrt", math.sqrt, lambda np: np.sqrt),
+    ("sin", _sin, lambda np: np.sin),
+    ("cos", _cos, lambda np: np.cos),
+    ("fabs", abs, lambda np: np.fabs),
+    ("where", lambda c, a, b: a if c else b, lambda np: np.where),
+    ("sign", _sign, _np_sign),
+    ("sigmoid", _sigmoid, _np_sigmoid),
+)
+
+#: Names that code templates may use, bound for float code.
+CODE_NAMESPACE: dict[str, object] = {name: f for name, f, _ in TEMPLATE_FUNCTIONS}
+
+
+def numpy_namespace(np: Any) -> dict[str, Any]:
+    """The template names bound to elementwise functions of the numpy module ``np``."""
+    return {name: make(np) for name, _, make in TEMPLATE_FUNCTIONS}
+
+
 _FLOAT_GLOBALS: dict[str, Any] = {"__builtins__": {}, **CODE_NAMESPACE}
 
 

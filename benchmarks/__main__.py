@@ -23,7 +23,7 @@ from . import chain
 from .timing import CLOCK_NAME
 
 TOL = 1e-9
-WORKLOADS = ("moons", "moons-nogc", "chain", "scaling", "memory", "draw")
+WORKLOADS = ("moons", "moons-nogc", "chain", "scaling", "memory", "draw", "compile", "walk")
 
 
 def _has(module: str) -> bool:
@@ -340,6 +340,68 @@ def bench_draw(args: argparse.Namespace) -> tuple[str, dict[str, float]]:
 
 
 # ---------------------------------------------------------------------------------------------
+# compile and walk (benchmarks/compile_ladder.py)
+
+
+def bench_compile(args: argparse.Namespace) -> tuple[str, dict[str, float]]:
+    graphs = ["mlp-1e3", "chain-1e3"] if args.quick else ["mlp-1e3", "mlp-1e4", "mlp-1e5"]
+    if not args.quick:
+        graphs += ["chain-1e4", "chain-1e5"]
+    lines = [
+        "| graph | nodes | compile | one interpreted pass (fwd + bwd) | passes-equivalent "
+        "| compile us/node |",
+        "|---|---|---|---|---|---|",
+    ]
+    found: dict[str, float] = {}
+    for name in graphs:
+        res = run_worker({"kind": "compile", "graph": name}, timeout=3600.0)
+        _log(f"compile {name}: {res.get('error') or 'done'}")
+        if "compile" not in res:
+            lines.append(f"| {name} | | {res.get('error')} | | | |")
+            continue
+        n, c, p = res["nodes"], res["compile"], res["pass"]
+        found[f"{name}:passes"] = c / p
+        found[f"{name}:per_node"] = c / n
+        lines.append(
+            f"| {name} | {n} | {_fmt_t(c)} | {_fmt_t(p)} | {c / p:.1f} | {c / n * 1e6:.1f} |"
+        )
+    head = (
+        "### compile: autograd.compile against interpreted passes of the same graph\n\n"
+        "mlp-1eK: the one-sample hinge + 1e-4 L2 loss graph of MLP(2, [w, w, 1]) (fused dot "
+        "neurons, relu) with about 10^K nodes; chain-1eK: y = relu(w y + 0.01), 10^K steps. "
+        f"Best of up to 3 (1 above 5e4 nodes), one process per graph; {CLOCK_NAME} time. "
+        "Target: passes-equivalent <= 10, us/node at 1e5 within 1.5x of 1e3.\n\n"
+    )
+    return head + "\n".join(lines) + "\n", found
+
+
+def bench_walk(args: argparse.Namespace) -> tuple[str, dict[str, float]]:
+    sizes = [1_000] if args.quick else [1_000, 1_000_000]
+    lines = [
+        "| chain nodes | backward() | topological_order | ratio | Graph(root) | ratio |",
+        "|---|---|---|---|---|---|",
+    ]
+    found: dict[str, float] = {}
+    for n in sizes:
+        res = run_worker({"kind": "walk", "steps": n // 3})
+        _log(f"walk {n}: {res.get('error') or 'done'}")
+        if "backward" not in res:
+            lines.append(f"| {n} | {res.get('error')} | | | | |")
+            continue
+        b, t, g = res["backward"], res["topological_order"], res["Graph"]
+        found[f"topo@{n}"], found[f"graph@{n}"] = t / b, g / b
+        lines.append(
+            f"| {res['nodes']} | {_fmt_t(b)} | {_fmt_t(t)} | {t / b:.2f}x | {_fmt_t(g)} "
+            f"| {g / b:.2f}x |"
+        )
+    head = (
+        "### walk: topological_order and Graph against backward (chain)\n\n"
+        f"Best of 5 (1 at 1e6), one process per size; {CLOCK_NAME} time. Target <= 1.5x.\n\n"
+    )
+    return head + "\n".join(lines) + "\n", found
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def _targets(found: dict[str, dict[str, float]]) -> str:
@@ -373,6 +435,37 @@ def _targets(found: dict[str, dict[str, float]]) -> str:
             f"| backward per node, 1e6 vs 1e3 nodes <= 1.6x | {sc:.2f}x | "
             f"{'yes' if sc <= 1.6 else 'NO'} |"
         )
+    cp = found.get("compile", {})
+    for key, v in cp.items():
+        if key.endswith(":passes"):
+            lines.append(
+                f"| compile {key.split(':')[0]} <= 10 interpreted passes | {v:.1f} | "
+                f"{'yes' if v <= 10 else 'NO'} |"
+            )
+    a, b = cp.get("mlp-1e3:per_node"), cp.get("mlp-1e5:per_node")
+    if a and b:
+        lines.append(
+            f"| compile per node, 1e5 vs 1e3 nodes <= 1.5x | {b / a:.2f}x | "
+            f"{'yes' if b / a <= 1.5 else 'NO'} |"
+        )
+    for key, v in found.get("walk", {}).items():
+        what, n = key.split("@")
+        lines.append(
+            f"| {'topological_order' if what == 'topo' else 'Graph'} <= 1.5x backward at {n} "
+            f"nodes | {v:.2f}x | {'yes' if v <= 1.5 else 'NO'} |"
+        )
+    m = found.get("moons", {})
+    if "deltagrad-compiled" in m and "numpy" in m:
+        r = m["deltagrad-compiled"] / m["numpy"]
+        lines.append(
+            f"| compiled moons step <= 1.5x numpy | {r:.2f}x | {'yes' if r <= 1.5 else 'NO'} |"
+        )
+    if "deltagrad-compiled" in m and "torch-batched" in m:
+        r = m["deltagrad-compiled"] / m["torch-batched"]
+        lines.append(
+            f"| compiled moons step <= 0.3x torch-batched | {r:.2f}x | "
+            f"{'yes' if r <= 0.3 else 'NO'} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -399,6 +492,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             text, found["scaling"] = bench_scaling(args)
         elif w == "memory":
             text, found["memory"] = bench_memory(args)
+        elif w == "compile":
+            text, found["compile"] = bench_compile(args)
+        elif w == "walk":
+            text, found["walk"] = bench_walk(args)
         else:
             text, _ = bench_draw(args)
         parts.append(text)

@@ -90,7 +90,26 @@ def _draw(job: dict[str, Any]) -> dict[str, Any]:
     return {"seconds": dt, "result": res if isinstance(res, int | float | str | dict) else None}
 
 
-JOBS = {"moons": _moons, "chain": _chain, "memory": _memory, "draw": _draw}
+def _compile(job: dict[str, Any]) -> dict[str, Any]:
+    from . import compile_ladder
+
+    return compile_ladder.compile_job(job["graph"])
+
+
+def _walk(job: dict[str, Any]) -> dict[str, Any]:
+    from . import compile_ladder
+
+    return compile_ladder.walk_job(job["steps"])
+
+
+JOBS = {
+    "moons": _moons,
+    "chain": _chain,
+    "memory": _memory,
+    "draw": _draw,
+    "compile": _compile,
+    "walk": _walk,
+}
 
 
 def run_job(job: dict[str, Any]) -> dict[str, Any]:

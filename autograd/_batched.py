@@ -1,0 +1,568 @@
+"""The batched backend of :func:`autograd.compile`: what ``Program.forward`` and
+``Program.backward`` run.
+
+Nodes are scheduled by level (longest path from a leaf of their kind); all nodes of one op at
+one level, with inputs of the same kinds, form a *group* and become ONE numpy expression over a
+``(nodes, samples)`` array (a static group: ``(nodes, 1)``). Values live in holders: ``X``
+(input columns), ``P`` (parameters, read live), ``C`` (constants, baked in at compile time)
+and one ``tK`` per group. Index tables computed here once gather a group's inputs from the
+holders (a slice, a view, or a fancy index) and route the gradient each consumer sends back;
+``np.add.reduceat`` / ``np.bincount`` add up what a holder receives from all its consumers.
+
+Two fast paths are chosen by what a row *declares*, never by its name: a ``"sum"`` row adds
+its gathered inputs with one ``.sum``, and an ``"affine"`` row whose roles are
+``(weight.., input.., [bias])`` is a fused neuron; neurons of one level that share their
+inputs and whose weights are static become one matrix product ``W @ X``, with the parameter
+vector laid out so that W is a contiguous block of ``P``.
+
+A static node's gradient from sample nodes is summed over the samples where it enters (so a
+penalty costs one column, not N). That is the interpreter's sum of per-sample gradients up to
+rounding while everything is finite; ``Program.backward`` reruns the exact per-sample program
+when a gradient comes out inf or NaN.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ._lower import (
+    SAMPLE,
+    STATIC,
+    CompileError,
+    Fallback,
+    IntArray,
+    Lowered,
+    Templates,
+    _comment,
+    pattern,
+)
+from .ops import Op
+
+__all__ = ["Batched", "Schedule", "table_source"]
+
+
+class Schedule:
+    """The level schedule and the memory layout of a :class:`Lowered` graph (constructor).
+
+    Attributes:
+        order: The groups (lists of node indices), static first, then by level.
+        holder / row: Where each node's value lives: holder name (``X``, ``P``, ``C``,
+            ``tK``) and row in it.
+        size / hkind: Rows and kind (``STATIC``/``SAMPLE``) of each holder.
+    """
+
+    def __init__(self, g: Lowered) -> None:
+        self.g = g
+        self.affine: dict[tuple[int, int], bool] = {}
+        n = g.n
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for i in range(n):
+            op = g.ops[i]
+            if op is None:
+                continue
+            ps = g.parents[i]
+            kinds = tuple(g.kind[p] for p in ps)
+            key: tuple[Any, ...] = (g.kind[i], g.level[i], id(op), len(ps), kinds, g.needs[i])
+            mm = self.matmul_side(i)
+            if mm is not None:
+                key += (mm[0], tuple(mm[1]))
+            groups.setdefault(key, []).append(i)
+        order = sorted(groups.values(), key=lambda ns: (g.kind[ns[0]], g.level[ns[0]], ns[0]))
+        self.order = order
+        self._layout(order)
+        self.holder = [""] * n
+        self.row = [0] * n
+        self.size: dict[str, int] = {"X": len(g.inputs), "P": len(g.params), "C": len(g.consts)}
+        self.hkind: dict[str, int] = {"X": SAMPLE, "P": STATIC, "C": STATIC}
+        for i in range(n):
+            if g.input_of[i] >= 0:
+                self.holder[i], self.row[i] = "X", g.input_of[i]
+            elif g.param_of[i] >= 0:
+                self.holder[i], self.row[i] = "P", g.param_of[i]
+            elif g.const_of[i] >= 0:
+                self.holder[i], self.row[i] = "C", g.const_of[i]
+        for k, nodes in enumerate(order):
+            h = f"t{k}"
+            self.size[h] = len(nodes)
+            self.hkind[h] = g.kind[nodes[0]]
+            for r, i in enumerate(nodes):
+                self.holder[i], self.row[i] = h, r
+
+    def is_affine(self, op: Op, n: int) -> bool:
+        """Does the row say: sum_i w_i x_i [+ b] over inputs (w.., x.., [b])?"""
+        key = (id(op), n)
+        r = self.affine.get(key)
+        if r is None:
+            k = n >> 1
+            want = ("weight",) * k + ("input",) * k + (("bias",) if n & 1 else ())
+            r = self.affine[key] = op.structure == "affine" and op.input_roles(n) == want
+        return r
+
+    def _layout(self, order: list[list[int]]) -> None:
+        """Order the parameter vector so that each group of fused neurons finds its weight
+        matrix, then its biases, as contiguous rows: gathers become slices (views)."""
+        g = self.g
+        placed: list[int] = []
+        seen: set[int] = set()
+
+        def put(ids: Iterable[int]) -> None:
+            for i in ids:
+                if g.param_of[i] >= 0 and i not in seen:
+                    seen.add(i)
+                    placed.append(i)
+
+        for nodes in order:
+            mm = self.matmul_side(nodes[0])
+            if mm is None:
+                continue
+            par = np.array([g.parents[i] for i in nodes], dtype=np.intp)
+            m = par.shape[1] // 2
+            put((par[:, :m] if mm[0] == "x" else par[:, m : 2 * m]).ravel().tolist())
+            if par.shape[1] & 1:
+                put(par[:, 2 * m].tolist())
+        put(range(g.n))
+        g.place_params(placed)
+
+    def matmul_side(self, i: int) -> tuple[str, list[int]] | None:
+        """For a fused-neuron node: which side is shared ('x': weights vary and are static)."""
+        g = self.g
+        op = g.ops[i]
+        ps = g.parents[i]
+        m = len(ps) // 2
+        if op is None or m == 0 or not self.is_affine(op, len(ps)):
+            return None
+        ws, xs = ps[:m], ps[m : 2 * m]
+        for side, vary, shared in (("x", ws, xs), ("w", xs, ws)):
+            # V must be static; S of one kind, so that S and its gradient have one width.
+            if all(g.kind[p] == STATIC for p in vary) and len({g.kind[p] for p in shared}) == 1:
+                return (side, list(shared))
+        return None
+
+
+class Batched:
+    """The batched program of a :class:`Lowered` graph, written in the constructor from its
+    :class:`Schedule`.
+
+    Attributes:
+        lines: ``forward(X, P)`` and ``backward(X, P, seed)``, as source lines.
+        table_defs: The index tables the lines read, ``(name, array)``.
+        fallback: The element-by-element entries the lines call.
+    """
+
+    def __init__(self, g: Lowered, fallback: Fallback) -> None:
+        self.g = g
+        self.fallback = fallback
+        self.schedule = sch = Schedule(g)  # lays out the parameter vector (g.place_params)
+        self.holder, self.row, self.size, self.hkind = sch.holder, sch.row, sch.size, sch.hkind
+        self.matmul_side = sch.matmul_side
+        self.tables: dict[tuple[tuple[int, ...], bytes], str] = {}
+        self.table_defs: list[tuple[str, IntArray]] = []
+        self.hoisted: dict[int, _Hoisted] = {}
+        self.contribs: dict[str, list[tuple[str, IntArray]]] = {}
+        self.lines = self._write()
+
+    def _hoist(self, t: Templates) -> _Hoisted:
+        got = self.hoisted.get(id(t))
+        if got is None:
+            got = self.hoisted[id(t)] = _Hoisted(t)
+        return got
+
+    # -- shared helpers ----------------------------------------------------------------------
+
+    def table(self, arr: Any) -> str:
+        a = np.ascontiguousarray(arr, dtype=np.intp)
+        key = (a.shape, a.tobytes())
+        name = self.tables.get(key)
+        if name is None:
+            name = self.tables[key] = f"_i{len(self.table_defs)}"
+            self.table_defs.append((name, a))
+        return name
+
+    # -- section 2: batched by level ---------------------------------------------------------
+
+    def _write(self) -> list[str]:
+        g = self.g
+        order = self.schedule.order
+        fwd: list[str] = []
+        bwd_plans: list[Callable[[list[str]], None]] = []
+        for k, nodes in enumerate(order):
+            plan = self._group(k, nodes, fwd)
+            bwd_plans.append(plan)
+        r = g.root
+        rh, rr = self.holder[r], self.row[r]
+        ret = f"{rh}[{rr}:{rr + 1}]"
+        head = [
+            "    N = X.shape[1]",
+        ]
+        lines = ["def forward(X, P):", *head, *fwd, f"    return {ret}", ""]
+        lines += ["def backward(X, P, seed):", *head, *fwd]
+        lines.append("    # Backward, level by level from the root: each group's gradient is the")
+        lines.append("    # sum of what its consumers send it (segment sums over index tables).")
+        back: list[str] = []
+        if g.needs[r]:
+            seeded = "seed" if g.kind[r] == SAMPLE else "seed.sum(1, keepdims=True)"
+            self.contribs.setdefault(rh, []).append((seeded, np.array([rr], dtype=np.intp)))
+        for k in range(len(order) - 1, -1, -1):
+            if g.needs[order[k][0]]:
+                bwd_plans[k](back)
+        if g.params:
+            back.append(self._accumulate("P", "dP"))
+        else:
+            back.append("    dP = _np.zeros((0, 1))")
+        lines += back
+        lines.append(f"    return {ret}, dP")
+        return lines
+
+    def _width(self, h_or_kind: str | int) -> str:
+        kind = self.hkind[h_or_kind] if isinstance(h_or_kind, str) else h_or_kind
+        return "N" if kind == SAMPLE else "1"
+
+    def _rows(self, h: str, rows: IntArray) -> str:
+        """Rows ``rows`` (1-D) of holder ``h``: the whole array, a slice, or a gather."""
+        if len(rows) == self.size[h] and np.array_equal(rows, np.arange(len(rows))):
+            return h
+        if len(rows) and np.array_equal(rows, np.arange(rows[0], rows[0] + len(rows))):
+            return f"{h}[{rows[0]}:{rows[0] + len(rows)}]"
+        return f"{h}[{self.table(rows)}]"
+
+    def gather(self, nodes: Any, squeeze: bool = False) -> str:
+        """Expression for the values of ``nodes`` (an int array of node indices, any shape):
+        shape ``nodes.shape + (width,)``, or ``nodes.shape`` when ``squeeze`` (static)."""
+        ids = np.asarray(nodes, dtype=np.intp)
+        flat = ids.ravel()
+        hs = [self.holder[i] for i in flat]
+        rows = np.array([self.row[i] for i in flat], dtype=np.intp)
+        uniq = list(dict.fromkeys(hs))
+        tail = ", 0]" if squeeze else "]"
+        if len(uniq) == 1:
+            h = uniq[0]
+            if ids.ndim == 1 and not squeeze:
+                return self._rows(h, rows)
+            a = int(rows[0]) if len(rows) else 0
+            if len(rows) and np.array_equal(rows, np.arange(a, a + len(rows))):
+                shape = ", ".join(str(d) for d in ids.shape)  # contiguous rows: a view
+                return f"{h}[{a}:{a + len(rows)}].reshape({shape}{'' if squeeze else ', -1'})"
+            return f"{h}[{self.table(rows.reshape(ids.shape))}{tail}"
+        pieces = []
+        posn = np.empty(len(flat), dtype=np.intp)
+        off = 0
+        harr = np.array(hs)
+        for h in uniq:
+            mask = harr == h
+            u = np.unique(rows[mask])
+            pieces.append(self._rows(h, u))
+            posn[mask] = off + np.searchsorted(u, rows[mask])
+            off += len(u)
+        expr = f"_cat(({', '.join(pieces)},))"
+        if ids.ndim == 1 and not squeeze and np.array_equal(posn, np.arange(len(posn))):
+            return expr
+        return f"{expr}[{self.table(posn.reshape(ids.shape))}{tail}"
+
+    def _bind(self, out: list[str], name: str, expr: str) -> str:
+        if expr.isidentifier():
+            return expr
+        out.append(f"    {name} = {expr}")
+        return name
+
+    def _send(self, out: list[str], var: str, targets: Sequence[int] | IntArray) -> None:
+        """Route contribution rows ``var[r]`` (for node ``targets[r]``) to the holders."""
+        g = self.g
+        t = np.asarray(targets, dtype=np.intp)
+        keep = np.array([g.needs[i] for i in t], dtype=bool)
+        if not keep.any():
+            return
+        hs = np.array([self.holder[i] for i in t])
+        rows = np.array([self.row[i] for i in t], dtype=np.intp)
+        for h in dict.fromkeys(hs[keep].tolist()):
+            sel = keep & (hs == h)
+            expr = var if sel.all() else f"{var}[{self.table(np.flatnonzero(sel))}]"
+            self.contribs.setdefault(h, []).append((expr, rows[sel]))
+
+    def _accumulate(self, h: str, dname: str) -> str:
+        """Line that adds up all contributions to holder ``h`` into ``dname``."""
+        cs = self.contribs.get(h, [])
+        size = self.size[h]
+        full = np.arange(size)
+        if not cs:
+            raise CompileError(f"internal: no gradient reaches {h}")  # every node has a consumer
+        merged: dict[bytes, tuple[list[str], IntArray]] = {}
+        for e, r in cs:  # contributions to the same rows add up first (x * x, shared inputs)
+            merged.setdefault(r.tobytes(), ([], r))[0].append(e)
+        pre: list[str] = []  # long sums get lines of their own
+        cs = []
+        for es, r in merged.values():
+            if len(es) > 32:
+                pre.append(_sum_lines(f"{dname}_{len(pre)}", es))
+                cs.append((f"{dname}_{len(pre) - 1}", r))
+            else:
+                cs.append((es[0] if len(es) == 1 else f"({' + '.join(es)})", r))
+        return "\n".join([*pre, self._accumulated(h, dname, cs, size, full)])
+
+    def _accumulated(
+        self, h: str, dname: str, cs: list[tuple[str, IntArray]], size: int, full: IntArray
+    ) -> str:
+        if all(len(r) == size and np.array_equal(r, full) for _, r in cs):
+            return _sum_lines(dname, [e for e, _ in cs])
+        cat = cs[0][0] if len(cs) == 1 else f"_cat(({', '.join(e for e, _ in cs)},))"
+        t = np.concatenate([r for _, r in cs])
+        perm = np.argsort(t, kind="stable")
+        st = t[perm]
+        starts = np.flatnonzero(np.r_[True, st[1:] != st[:-1]])
+        uniq = st[starts]
+        if self.hkind[h] == STATIC and not (len(uniq) == size == len(st)):
+            # one column: bincount adds each row's contributions in one pass, no sort needed
+            return f"    {dname} = _np.bincount({self.table(t)}, {cat}.ravel(), {size})[:, None]"
+        src = cat if np.array_equal(perm, np.arange(len(perm))) else f"{cat}[{self.table(perm)}]"
+        summed = (
+            src if len(starts) == len(st) else f"_np.add.reduceat({src}, {self.table(starts)}, 0)"
+        )
+        if len(uniq) == size:
+            return f"    {dname} = {summed}"
+        return (
+            f"    {dname} = _np.zeros(({size}, {self._width(h)})); "
+            f"{dname}[{self.table(uniq)}] = {summed}"
+        )
+
+    def _group(self, k: int, nodes: list[int], out: list[str]) -> Callable[[list[str]], None]:
+        """Forward lines of group ``k`` into ``out``; returns its backward writer."""
+        g = self.g
+        first = nodes[0]
+        op = g.op(first)
+        kind = g.kind[first]
+        m = len(g.parents[first])
+        kn = len(nodes)
+        h = f"t{k}"
+        par = np.array([g.parents[i] for i in nodes], dtype=np.intp).reshape(kn, m)
+        shown = ", ".join(_comment(g.names[i], 20) for i in nodes[:4])
+        more = f", ... ({kn})" if kn > 4 else ""
+        level = f"{'sample' if kind == SAMPLE else 'static'} level {g.level[first]}"
+        out.append(f"    # {_comment(op.name)} x{kn}, {level}: {shown}{more}")
+        mm = self.matmul_side(first)
+        if mm is not None:
+            return self._group_matmul(k, nodes, par, mm[0], out)
+        if m > 0 and op.structure == "sum":
+            return self._group_sum(k, nodes, par, out)
+        # Generic: one gathered array per input position, the op's own template over them.
+        args: list[str] = []
+        seen: dict[bytes, str] = {}
+        for j in range(m):
+            key = par[:, j].tobytes()
+            if key not in seen:
+                seen[key] = self._bind(out, f"a{k}_{j}", self.gather(par[:, j]))
+            args.append(seen[key])
+        t = g.templates(first)
+        shape = f"({kn}, {self._width(kind)})"
+        mk = f"m{k}"
+        hz = self._hoist(t) if t.fwd is not None and t.chained is not None else None
+        chained = t.chained
+        if hz is not None:
+            out.extend(
+                f"    {name.format(m=mk)} = {sub.format(*args, out=h, m=mk)}"
+                for name, sub in hz.assigns
+            )
+            expr: str | None = hz.fwd.format(*args, out=h, m=mk)
+            chained = hz.chained
+        else:
+            expr = t.forward(args, h)
+        if expr is None:
+            fx = self.fallback.add(op, [g.descs[i] for i in nodes])
+            expr = f"_fwd({fx}, {shape}{''.join(', ' + a for a in args)})"
+        elif not any(g.kind[par[0, j]] == kind for j in t.reads):
+            expr = f"_np.broadcast_to({expr}, {shape})"
+        out.append(f"    {h} = {expr}")
+
+        def backward(lines: list[str]) -> None:
+            lines.append(f"    # {_comment(op.name)} x{kn} ({h})")
+            lines.append(self._accumulate(h, f"d{k}"))
+            if chained is None:
+                bx = self.fallback.add(op, [g.descs[i] for i in nodes])
+                lines.append(
+                    f"    q{k} = _bwd({bx}, {shape}{''.join(', ' + a for a in [*args, h])})"
+                )
+            for j in range(m):
+                col = par[:, j]
+                if not any(g.needs[i] for i in col):
+                    continue
+                if chained is None:
+                    term = f"d{k} * q{k}[{j}]"
+                else:
+                    term = chained[j].format(*args, out=h, m=mk, g=f"d{k}")
+                if g.kind[col[0]] == STATIC and kind == SAMPLE:
+                    term = f"({term}).sum(1, keepdims=True)"
+                var = self._bind(lines, f"c{k}_{j}", term)
+                self._send(lines, var, col)
+
+        return backward
+
+    def _group_sum(
+        self, k: int, nodes: list[int], par: IntArray, out: list[str]
+    ) -> Callable[[list[str]], None]:
+        g = self.g
+        kind = g.kind[nodes[0]]
+        h = f"t{k}"
+        parts: list[tuple[IntArray, str]] = []
+        terms = []
+        for pk in (SAMPLE, STATIC):
+            cols = [j for j in range(par.shape[1]) if g.kind[par[0, j]] == pk]
+            if not cols:
+                continue
+            sub = par[:, cols]
+            var = self._bind(out, f"a{k}_{pk}", self.gather(sub))
+            parts.append((sub, var))
+            terms.append(f"{var}.sum(1)")
+        out.append(f"    {h} = " + " + ".join(terms))
+
+        def backward(lines: list[str]) -> None:
+            lines.append(f"    # sum x{len(nodes)} ({h}): every input receives the sum's gradient")
+            lines.append(self._accumulate(h, f"d{k}"))
+            for sub, _ in parts:
+                if not any(g.needs[i] for i in sub.ravel()):
+                    continue
+                src = f"d{k}"
+                if g.kind[sub[0, 0]] == STATIC and kind == SAMPLE:
+                    src = f"d{k}.sum(1, keepdims=True)"
+                var = self._bind(
+                    lines, f"c{k}_{g.kind[sub[0, 0]]}", f"_np.repeat({src}, {sub.shape[1]}, 0)"
+                )
+                self._send(lines, var, sub.ravel())
+
+        return backward
+
+    def _group_matmul(
+        self, k: int, nodes: list[int], par: IntArray, side: str, out: list[str]
+    ) -> Callable[[list[str]], None]:
+        """Fused neurons sharing one side: Z = V @ S (+ b), V static (nodes x n)."""
+        g = self.g
+        kind = g.kind[nodes[0]]
+        h = f"t{k}"
+        m = par.shape[1] // 2
+        ws, xs = par[:, :m], par[:, m : 2 * m]
+        vary, shared = (ws, xs[0]) if side == "x" else (xs, ws[0])
+        v = self._bind(out, f"v{k}", self.gather(vary, squeeze=True))
+        s = self._bind(out, f"s{k}", self.gather(shared))
+        skind = g.kind[shared[0]]
+        expr = f"{v} @ {s}"
+        bias = par[:, 2 * m] if par.shape[1] & 1 else None
+        b = ""
+        if bias is not None:
+            b = self._bind(out, f"b{k}", self.gather(bias))
+            expr += f" + {b}"
+        out.append(f"    {h} = {expr}")
+
+        def backward(lines: list[str]) -> None:
+            lines.append(
+                f"    # fused neurons x{len(nodes)} ({h}): dV = dZ S^T, dS = V^T dZ, db = dZ"
+            )
+            lines.append(self._accumulate(h, f"d{k}"))
+            dz = f"d{k}"
+            if skind == STATIC and kind == SAMPLE:
+                dz = self._bind(lines, f"r{k}", f"d{k}.sum(1, keepdims=True)")
+            if any(g.needs[i] for i in vary.ravel()):
+                var = self._bind(lines, f"cv{k}", f"({dz} @ {s}.T).reshape(-1, 1)")
+                self._send(lines, var, vary.ravel())
+            if any(g.needs[i] for i in shared):
+                var = self._bind(lines, f"cs{k}", f"{v}.T @ {dz}")
+                self._send(lines, var, shared)
+            if bias is not None and any(g.needs[i] for i in bias):
+                bterm = f"d{k}"
+                if g.kind[bias[0]] == STATIC and kind == SAMPLE:
+                    bterm = self._bind(lines, f"cb{k}", f"d{k}.sum(1, keepdims=True)")
+                self._send(lines, bterm, bias)
+
+        return backward
+
+
+_KINDS = (ast.Compare, ast.Call, ast.BinOp, ast.UnaryOp, ast.BoolOp)
+
+
+class _Swap(ast.NodeTransformer):
+    """Replaces every subexpression found in ``names`` (by its text) with that name.
+
+    Keys are ``ast.unparse`` text, not ``ast.dump``: dump builds a recursive closure per call,
+    garbage that only the cycle collector frees (a compile with it off grew without bound).
+    """
+
+    def __init__(self, names: dict[str, str]) -> None:
+        self.names = names
+
+    def visit(self, node: ast.AST) -> Any:
+        name = self.names.get(ast.unparse(node)) if isinstance(node, _KINDS) else None
+        if name is not None:
+            return ast.copy_location(ast.Name(id=name, ctx=ast.Load()), node)
+        return self.generic_visit(node)
+
+
+class _Hoisted:
+    """Common subexpressions of an op's forward and chain-rule templates, computed once.
+
+    relu's ``where(x <= 0.0, 0.0, x)`` and its chain step ``where(x <= 0.0, 0.0, g)`` share
+    the mask ``x <= 0.0``: the forward pass binds it to a name and the backward pass reuses it.
+    A chain step that repeats the whole forward expression reads the output instead. Worked
+    out once per op and number of inputs, over the placeholder names of :class:`Templates`.
+
+    Attributes:
+        assigns: ``(name pattern, expression pattern)`` for each hoisted subexpression.
+        fwd: The forward pattern; ``chained``: the chain-step patterns, rewritten.
+    """
+
+    def __init__(self, t: Templates) -> None:
+        ftree = ast.parse(t.fwd_text, mode="eval")
+        ptrees = [ast.parse(p, mode="eval") for p in t.chained_texts]
+        wanted = {ast.unparse(n) for tree in ptrees for n in ast.walk(tree.body)}
+        names: dict[str, str] = {}
+        assigns: list[tuple[str, str]] = []
+        covered: set[int] = set()
+        for node in ast.walk(ftree.body):  # breadth first: the largest shared expression wins
+            if id(node) in covered or not isinstance(node, _KINDS):
+                continue
+            key = ast.unparse(node)
+            if key not in wanted or key in names:
+                continue
+            if node is ftree.body:
+                names[key] = "_OUT_"
+            else:
+                names[key] = f"_M{len(assigns)}_"
+                assigns.append((names[key], ast.unparse(node)))
+            covered.update(id(n) for n in ast.walk(node))
+        fwd, chained = t.fwd_text, list(t.chained_texts)
+        if names:
+            swap = _Swap(names)
+            if ast.unparse(ftree.body) not in names:
+                fwd = ast.unparse(swap.visit(ftree))
+            chained = [ast.unparse(swap.visit(tr)) for tr in ptrees]
+        self.assigns = [(pattern(n), pattern(e)) for n, e in assigns]
+        self.fwd = pattern(fwd)
+        self.chained = [pattern(c) for c in chained]
+
+
+def _sum_lines(name: str, terms: list[str], per_line: int = 32) -> str:
+    """``name = t0 + t1 + ...`` added left to right, at most ``per_line`` terms a line (a
+    parameter used by 10^5 nodes would otherwise nest too deep for Python's compiler)."""
+    lines = []
+    for s in range(0, len(terms), per_line):
+        head = f"{name} + " if s else ""
+        lines.append(f"    {name} = {head}" + " + ".join(terms[s : s + per_line]))
+    return "\n".join(lines)
+
+
+def table_source(table_defs: Sequence[tuple[str, IntArray]]) -> list[str]:
+    """The index tables as source lines (the program binds the arrays themselves)."""
+    lines = ["", "# Index tables, computed once at compile time."]
+    for name, arr in table_defs:
+        lines.append(
+            f"{name} = _np.array({_int_list(arr.ravel())}, dtype=_np.intp)"
+            + (f".reshape({arr.shape})" if arr.ndim != 1 else "")
+        )
+    return lines
+
+
+def _int_list(a: IntArray) -> str:
+    items = [str(int(x)) for x in a]
+    lines = []
+    for s in range(0, len(items), 24):
+        lines.append(", ".join(items[s : s + 24]))
+    return "[" + ",\n    ".join(lines) + "]"
