@@ -24,7 +24,7 @@ from __future__ import annotations
 import numbers
 import threading
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Union
 
 from ._validate import _error, _not_differentiable, _real
@@ -338,25 +338,22 @@ for _row in OPS.values():
 
 
 def walk(root: Value, children: Callable[[Value], Iterable[Value]]) -> list[Value]:
-    """Every node reachable from ``root`` via ``children``, each after its children (root last):
-    depth-first in argument order, no recursion; the stack is plain lists (little for gc)."""
+    """Every node reachable from ``root`` through ``children``, each after all of its
+    children (root last): depth-first, children in argument order, with an explicit stack
+    (no recursion, any depth)."""
     order: list[Value] = []
     seen = {root}
-    path, kids, pos = [root], [tuple(children(root))], [0]
-    while path:
-        ks, i = kids[-1], pos[-1]
-        while i < len(ks) and ks[i] in seen:
-            i += 1
-        if i < len(ks):
-            seen.add(ks[i])
-            pos[-1] = i + 1
-            path.append(ks[i])
-            kids.append(tuple(children(ks[i])))
-            pos.append(0)
+    stack: list[tuple[Value, Iterator[Value]]] = [(root, iter(children(root)))]
+    while stack:
+        node, todo = stack[-1]
+        for child in todo:
+            if child not in seen:
+                seen.add(child)
+                stack.append((child, iter(children(child))))
+                break
         else:
-            order.append(path.pop())
-            kids.pop()
-            pos.pop()
+            stack.pop()
+            order.append(node)
     return order
 
 
