@@ -7,6 +7,7 @@ neuron, and drawings group nodes by it).
 
 from __future__ import annotations
 
+import gc
 import threading
 import weakref
 from collections.abc import Callable, Iterator
@@ -43,6 +44,19 @@ _state = _ThreadState()
 #: Called with +1 / -1 when a thread enters its outermost recording context / leaves it
 #: (the fast layer counts them to skip the thread-local lookup while no thread has one).
 _context_listeners: list[Callable[[int], None]] = []
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """The cycle collector off while a graph is walked: a walk makes nothing cyclic, and each
+    collection would visit every node of a 10^6-node graph again."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _enter(delta: int) -> None:

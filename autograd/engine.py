@@ -31,6 +31,7 @@ from ._validate import _error, _not_differentiable, _real
 from .context import (
     _NO_META,
     _anomaly_checks,
+    _gc_paused,
     _state,
     current_scope,
     enable_grad,
@@ -344,16 +345,17 @@ def walk(root: Value, children: Callable[[Value], Iterable[Value]]) -> list[Valu
     order: list[Value] = []
     seen = {root}
     stack: list[tuple[Value, Iterator[Value]]] = [(root, iter(children(root)))]
-    while stack:
-        node, todo = stack[-1]
-        for child in todo:
-            if child not in seen:
-                seen.add(child)
-                stack.append((child, iter(children(child))))
-                break
-        else:
-            stack.pop()
-            order.append(node)
+    with _gc_paused():
+        while stack:
+            node, todo = stack[-1]
+            for child in todo:
+                if child not in seen:
+                    seen.add(child)
+                    stack.append((child, iter(children(child))))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
     return order
 
 

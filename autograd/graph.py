@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 
+from .context import _gc_paused
 from .engine import Value, topological_order
 from .ops import Op
 
@@ -85,14 +86,15 @@ class Graph:
             raise TypeError(f"Graph: root must be a Value, got {type(root).__name__}: {root!r}")
         self.root = root
         self.nodes: list[Value] = topological_order(root)
-        self._index = {v: i for i, v in enumerate(self.nodes)}
-        index = self._index
-        self.parents: list[tuple[int, ...]] = [
-            tuple([index[p] for p in v.parents]) for v in self.nodes
-        ]
-        self.ops: list[Op | None] = [v.op_info for v in self.nodes]
-        self.data: list[float] = [v.data for v in self.nodes]
-        self.grads: list[float | None] = [v.grad for v in self.nodes]
+        with _gc_paused():  # nothing cyclic is made; spare the collector the whole graph
+            self._index = {v: i for i, v in enumerate(self.nodes)}
+            index = self._index
+            self.parents: list[tuple[int, ...]] = [
+                tuple([index[p] for p in v.parents]) for v in self.nodes
+            ]
+            self.ops: list[Op | None] = [v.op_info for v in self.nodes]
+            self.data: list[float] = [v.data for v in self.nodes]
+            self.grads: list[float | None] = [v.grad for v in self.nodes]
         self._partials: dict[int, tuple[float, ...]] = {}
 
     def __len__(self) -> int:
