@@ -201,7 +201,10 @@ class Templates:
             for t in texts:
                 _check_expr(t, allowed, what)
             self.parts = [pattern(t) for t in texts]
-            self.chained_texts = [scaled("_G_", t) for t in texts]
+            sel = op.selects or (True,) * len(texts)
+            self.chained_texts = [
+                scaled("_G_", t, sel[i] if i < len(sel) else True) for i, t in enumerate(texts)
+            ]
             self.chained = [pattern(t) for t in self.chained_texts]
 
     def forward(self, names: Sequence[str], out: str) -> str | None:

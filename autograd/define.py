@@ -7,6 +7,7 @@ compile treat it alike.
 from __future__ import annotations
 
 import inspect
+import numbers
 from collections.abc import Callable, Iterable, Sequence
 
 from .engine import Operand, Value, _apply
@@ -76,7 +77,13 @@ def define_op(
         n = len(args) - 1
         if len(res) != n:
             raise ValueError(f"{name}: partials returned {len(res)} value(s) for {n} input(s)")
-        return res
+        for i, d in enumerate(res):
+            if not isinstance(d, numbers.Real):
+                raise TypeError(
+                    f"{name}: partials must return real numbers, got {type(d).__name__} "
+                    f"{d!r} for input {i}"
+                )
+        return tuple(float(d) for d in res)
 
     op = register(
         Op(

@@ -79,6 +79,9 @@ class Op:
             leaky_relu's slope: an activation), or ``""``.
         roles: ``roles(n) -> tuple`` naming each of n inputs (``"weight"``, ``"input"``,
             ``"bias"``) for an affine row; ``None`` otherwise.
+        selects: Per input, whether a ``where`` in its ``grad_code`` is a selection of the
+            gradient (PyTorch's masked backward: relu sends exactly 0 for x <= 0) or a factor
+            that multiplies it (PyTorch's pow exponent: 0 * inf is NaN). ``()``: all select.
     """
 
     name: str
@@ -97,6 +100,7 @@ class Op:
     domain: tuple[tuple[float, float], ...] = ()
     structure: str = ""
     roles: Callable[[int], tuple[str, ...]] | None = None
+    selects: tuple[bool, ...] = ()
 
     def __post_init__(self) -> None:
         if self.structure not in STRUCTURES:
@@ -382,16 +386,20 @@ def template_names(src: str) -> set[str]:
     return {n.id for n in ast.walk(ast.parse(src, mode="eval")) if isinstance(n, ast.Name)}
 
 
-def scaled(factor: str, partial: str) -> str:
+def scaled(factor: str, partial: str, select: bool = True) -> str:
     """``factor * (partial)`` as code: the chain-rule step that backward kernels, the
     reference engine and compiled code all emit, written as PyTorch computes it.
 
     ``1`` and ``-1`` give ``factor`` and ``-factor``; a literal ``0`` gives ``0.0`` (nothing
     flows back, even for an inf or NaN factor); ``1 / x`` gives ``factor / x``; and
     ``where(c, a, b)`` gives ``where(c, scaled(a), scaled(b))``, so a masked branch selects
-    instead of multiplying (PyTorch's masked backward: relu at x <= 0 sends 0, not NaN).
+    instead of multiplying (PyTorch's masked backward: relu at x <= 0 sends 0, not NaN);
+    with ``select=False`` the partial is a factor like any other (``factor * where(...)``).
     """
-    return ast.unparse(_scaled(ast.Name(factor), ast.parse(partial.strip(), mode="eval").body))
+    tree = ast.parse(partial.strip(), mode="eval").body
+    if not select:
+        return ast.unparse(ast.BinOp(ast.Name(factor), ast.Mult(), tree))
+    return ast.unparse(_scaled(ast.Name(factor), tree))
 
 
 def _scaled(factor: ast.expr, p: ast.expr) -> ast.expr:
@@ -446,7 +454,8 @@ def chain_sources(op: Op) -> tuple[str, ...] | None:
     out: list[str] = []
     for t in gc_:
         try:
-            src = scaled("g", t.format(*names, out="out"))
+            select = op.selects[len(out)] if op.selects else True
+            src = scaled("g", t.format(*names, out="out"), select)
         except (SyntaxError, IndexError, KeyError, ValueError):
             return None
         out.append(ast.unparse(_InlineWhere().visit(ast.parse(src, mode="eval"))))
@@ -550,6 +559,7 @@ _builtin(
         "where({1} == 0.0, 0.0, {1} * {0} ** ({1} - 1.0))",
         "where(({0} == 0.0) & ({1} >= 0.0), 0.0, {out} * log({0}))",
     ),
+    selects=(True, False),  # PyTorch: d/da selects (b == 0), d/db multiplies the mask
     methods=("__pow__",), rmethods=("__rpow__",),
 )  # fmt: skip
 _builtin(
