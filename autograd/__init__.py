@@ -27,6 +27,7 @@ from .engine import (
     sum as sum,  # not in __all__: a star import must not shadow the builtin
 )
 from .explain import Explanation, explain_grad
+from .explore import Explorer, explore
 from .gradcheck import GradcheckError, gradcheck
 from .graph import Graph
 from .io import write_atomic
@@ -42,6 +43,7 @@ __all__ = [
     "AnomalyError",
     "CompileError",
     "Explanation",
+    "Explorer",
     "GradcheckError",
     "Graph",
     "Op",
@@ -57,6 +59,7 @@ __all__ = [
     "draw_graph",
     "enable_grad",
     "explain_grad",
+    "explore",
     "get_op",
     "gradcheck",
     "is_fast",

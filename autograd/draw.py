@@ -190,6 +190,7 @@ class Plan:
     group_of: list[int] = field(default_factory=list)
     groups: list[_Group] = field(default_factory=list)
     collapsed: bool = False
+    cluster_paths: list[str] = field(default_factory=list)
 
 
 def draw_graph(
@@ -276,7 +277,7 @@ def drawing(p: Plan) -> GraphDrawing:
     body.extend(buckets.pop("", ()))
     if buckets:
         ranked = sorted(buckets, key=lambda path: first_op.get(path, len(p.graph)))
-        body.extend(_clusters({path: buckets[path] for path in ranked}))
+        body.extend(_clusters({path: buckets[path] for path in ranked}, p.cluster_paths))
     body.extend(_edges(p))
     return g
 
@@ -392,9 +393,10 @@ def _place_nodes(p: Plan) -> tuple[dict[str, list[str]], dict[str, int]]:
     return buckets, first_op
 
 
-def _clusters(buckets: dict[str, list[str]]) -> list[str]:
+def _clusters(buckets: dict[str, list[str]], paths: list[str]) -> list[str]:
     """Nested ``cluster_<k>`` subgraphs for the scope paths in ``buckets`` (and their
-    ancestors), numbered in order of first appearance; titled with each scope's own name."""
+    ancestors), numbered in order of first appearance; titled with each scope's own name.
+    ``paths[k]`` becomes the scope path of ``cluster_<k>``."""
     children: dict[str, list[str]] = {"": []}
     for path in buckets:
         chain = []
@@ -417,10 +419,11 @@ def _clusters(buckets: dict[str, list[str]]) -> list[str]:
         shade = _CLUSTER_FILLS[min(depth, len(_CLUSTER_FILLS) - 1)]
         out.append(f"\tsubgraph cluster_{count} {{\n")
         out.append(
-            f"\t\tlabel={_title(path.rpartition('.')[2])} id={_quote('c:' + path)} "
+            f"\t\tlabel={_title(path.rpartition('.')[2])} "
             f'style="rounded,filled" fillcolor="{shade}" color="#a3aec2" fontsize=10 labeljust=l\n'
         )
         count += 1
+        paths.append(path)
         out.extend(buckets.get(path, ()))
         stack.append((path, -1))
         # Siblings are written last-first: with rankdir=LR, dot stacks sibling clusters
@@ -433,11 +436,6 @@ def _title(name: str) -> str:
     """A cluster title: the scope's own name in bold; a blank name gets no bold tag (an empty
     ``<B></B>`` is a syntax error for Graphviz)."""
     return f"<<B>{_html(name)}</B>>" if name.strip() else '" "'
-
-
-def _quote(text: str) -> str:
-    """A DOT double-quoted string showing ``text`` literally."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
 
 
 # ---------------------------------------------------------------------------------------------
