@@ -140,7 +140,7 @@ def test_page_loads_from_file_with_no_console_error_and_no_request(
     assert [
         r["request"]["url"]
         for r in sent
-        if not r["request"]["url"].startswith(("file:", "chrome:"))
+        if not r["request"]["url"].startswith(("file:", "chrome:", "data:"))
     ] == []
 
 
