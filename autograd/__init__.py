@@ -11,7 +11,7 @@ from .compile import (
     compile as compile,  # not in __all__: a star import must not shadow the builtin
 )
 from .define import define_op
-from .draw import RendererNotFoundError, draw_graph, render_graph
+from .draw import RendererError, RendererNotFoundError, draw_graph, render_graph
 from .engine import (
     Value,
     apply_op,
@@ -48,6 +48,7 @@ __all__ = [
     "Graph",
     "Op",
     "Program",
+    "RendererError",
     "RendererNotFoundError",
     "Value",
     "apply_op",

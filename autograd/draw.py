@@ -42,12 +42,25 @@ from typing import Any
 
 import graphviz
 
-from ._render import RendererNotFoundError, find_renderer, render_source, write_atomic
+from ._render import (
+    RendererError,
+    RendererNotFoundError,
+    find_renderer,
+    render_source,
+    write_atomic,
+)
 from .engine import Value
 from .explain import explain_grad
 from .graph import Graph
 
-__all__ = ["DrawOptions", "Plan", "RendererNotFoundError", "draw_graph", "render_graph"]
+__all__ = [
+    "DrawOptions",
+    "Plan",
+    "RendererError",
+    "RendererNotFoundError",
+    "draw_graph",
+    "render_graph",
+]
 
 _RANKDIRS = ("TB", "LR", "BT", "RL")
 
@@ -630,7 +643,7 @@ def render_graph(root: Value, path: str | os.PathLike[str], **draw_options: Any)
         ValueError: unknown suffix.
         RendererNotFoundError: neither ``dot`` nor ``graphviz-pure`` was found (or the one
             found cannot write the format); the message names how to install one.
-        RuntimeError: the renderer failed.
+        RendererError: the renderer failed, crashed or timed out (names it and the size).
     """
     out = Path(os.fspath(path))
     fmt = _SUFFIX_FORMATS.get(out.suffix.lower())

@@ -1007,3 +1007,34 @@ def test_constants_show_their_value_only_in_a_quiet_style_unlike_a_zero_grad() -
     (xk,) = d.by_text("x")
     assert d.nodes[xk].endswith("grad 0.0000") and "dashed" in d.attrs[xk]
     assert "constant (no grad)" in d.caption
+
+
+CAT, SLEEP = shutil.which("cat") or "cat", shutil.which("sleep") or "sleep"
+CRASHING_DOT = f"""#!/bin/sh
+{CAT} > /dev/null
+echo "memory allocation of 144576846964 bytes failed" >&2
+echo "stack backtrace:" >&2
+echo "   0: std::backtrace_rs::backtrace::libunwind::trace" >&2
+kill -ABRT $$
+"""
+SLOW_DOT = f"#!/bin/sh\n{CAT} > /dev/null\nexec {SLEEP} 30\n"
+
+
+@pytest.mark.parametrize("program", [CRASHING_DOT, SLOW_DOT])
+def test_a_renderer_crash_or_timeout_is_a_renderer_error_naming_it_and_the_size(
+    program: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    arrange(monkeypatch, tmp_path, dot=program)
+    monkeypatch.setattr(render_mod, "RENDER_TIMEOUT", 0.5)
+    monkeypatch.setattr(render_mod.render_source, "__kwdefaults__", {"timeout": 0.5})
+    g = tiny()
+    n_values = len(ag.topological_order(g["e"]))
+    n_ops = sum(1 for v in ag.topological_order(g["e"]) if v.op_info is not None)
+    with pytest.raises(ag.RendererError) as err:
+        render_graph(g["e"], tmp_path / "g.svg")
+    msg = str(err.value)
+    assert "dot (" in msg and f"{n_values + n_ops} nodes" in msg and "draw less" in msg
+    assert "backtrace" not in msg and "libunwind" not in msg
+    assert ("memory allocation" in msg) == (program == CRASHING_DOT)
+    assert ("within 0.5 s" in msg) == (program == SLOW_DOT)
+    assert not (tmp_path / "g.svg").exists()
