@@ -439,9 +439,9 @@ def _clusters(buckets: dict[str, list[str]], paths: list[str]) -> list[str]:
         paths.append(path)
         out.extend(buckets.get(path, ()))
         stack.append((path, -1))
-        # Siblings are written last-first: with rankdir=LR, dot stacks sibling clusters
-        # bottom-up in the order written, so neuron0 ends up on top, as a reader expects.
-        stack.extend((c, depth + 1) for c in children[path])
+        # Siblings are written in index order (the stack pops them first-first): Graphviz's
+        # dot then stacks neuron0 on top of neuron1, as a reader expects.
+        stack.extend((c, depth + 1) for c in reversed(children[path]))
     return out
 
 

@@ -1038,3 +1038,34 @@ def test_a_renderer_crash_or_timeout_is_a_renderer_error_naming_it_and_the_size(
     assert ("memory allocation" in msg) == (program == CRASHING_DOT)
     assert ("within 0.5 s" in msg) == (program == SLOW_DOT)
     assert not (tmp_path / "g.svg").exists()
+
+
+@needs_dot
+def test_with_dot_sibling_neuron_clusters_stack_in_index_order(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import autograd.draw as draw_mod
+    import nn
+
+    arrange(monkeypatch, tmp_path, dot=f"#!/bin/sh\nexec '{REAL_DOT}' \"$@\"\n")
+    m = nn.MLP(2, [4, 1], activation="tanh", seed=1)
+    loss = m([0.5, -1.0]) ** 2
+    loss.backward()
+    p = draw_mod.plan(loss, draw_mod.DrawOptions())
+    svg = ET.fromstring(render_mod.render_source(draw_mod.drawing(p).source, "svg"))
+    top: dict[str, float] = {}
+    for g in svg.iter(f"{SVG_NS}g"):
+        if g.get("class") == "cluster":
+            k = int((g.findtext(f"{SVG_NS}title") or "").removeprefix("cluster_"))
+            shape = g.find(f"{SVG_NS}path")
+            if shape is None:
+                shape = g.find(f"{SVG_NS}polygon")
+            assert shape is not None
+            nums = re.findall(r"-?\d+(?:\.\d+)?", shape.get("d") or shape.get("points") or "")
+            top[p.cluster_paths[k]] = min(float(y) for y in nums[1::2])
+    graph = ag.Graph(loss)
+    first = [nr for nr in graph.neurons if all(graph.ops[x] is None for x in nr.inputs)]
+    layer0 = [nr.name for nr in first]  # in the order of their z: the index order
+    assert len(layer0) == 4 and all(path in top for path in layer0), sorted(top)
+    ys = [top[path] for path in layer0]
+    assert ys == sorted(ys), dict(zip(layer0, ys))  # SVG y grows downwards: neuron 0 on top
