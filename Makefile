@@ -8,7 +8,7 @@ TEST_STAMP := $(VENV)/.deltagrad-test
 TORCH      := torch==2.13.0
 LINTED     := autograd nn tests demos benchmarks
 
-.PHONY: setup setup-demo test demo bench lint typecheck clean docs-graph
+.PHONY: setup setup-demo browser test demo bench lint typecheck clean docs-graph
 
 $(PY):
 	@echo "make: creating $(VENV) (python3 -m venv)"
@@ -43,7 +43,13 @@ lint: setup
 typecheck: setup
 	$(PY) -m mypy --strict autograd nn
 
-test: setup lint typecheck
+# The browser tests drive Debian's chromium: installed here when root and missing.
+browser:
+	@if [ "$$(id -u)" = 0 ] && ! command -v chromedriver >/dev/null 2>&1; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    chromium chromium-driver >/dev/null || echo "make: apt-get install chromium failed"; fi
+
+test: setup browser lint typecheck
 	$(PY) -m pytest -q
 
 # `python -m demos demo all` is the installed `deltagrad demo all`: one line before each demo.

@@ -11,7 +11,7 @@ from .compile import (
     compile as compile,  # not in __all__: a star import must not shadow the builtin
 )
 from .define import define_op
-from .draw import RendererNotFoundError, draw_graph, render_graph
+from .draw import RendererError, RendererNotFoundError, draw_graph, render_graph
 from .engine import (
     Value,
     apply_op,
@@ -27,6 +27,7 @@ from .engine import (
     sum as sum,  # not in __all__: a star import must not shadow the builtin
 )
 from .explain import Explanation, explain_grad
+from .explore import Explorer, explore
 from .gradcheck import GradcheckError, gradcheck
 from .graph import Graph
 from .io import write_atomic
@@ -42,10 +43,12 @@ __all__ = [
     "AnomalyError",
     "CompileError",
     "Explanation",
+    "Explorer",
     "GradcheckError",
     "Graph",
     "Op",
     "Program",
+    "RendererError",
     "RendererNotFoundError",
     "Value",
     "apply_op",
@@ -57,6 +60,7 @@ __all__ = [
     "draw_graph",
     "enable_grad",
     "explain_grad",
+    "explore",
     "get_op",
     "gradcheck",
     "is_fast",

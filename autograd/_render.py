@@ -15,6 +15,7 @@ no renderer at all.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -28,6 +29,7 @@ from . import io as _io
 __all__ = [
     "INSTALL_HINT",
     "Renderer",
+    "RendererError",
     "RendererNotFoundError",
     "find_renderer",
     "render_source",
@@ -108,19 +110,49 @@ def find_renderer() -> Renderer:
     )
 
 
-def render_source(source: str, fmt: str) -> bytes:
+class RendererError(RuntimeError):
+    """The renderer crashed, failed or ran out of time on a drawing.
+
+    The message names the renderer, the size of the drawing and how to draw less; never the
+    renderer's own backtrace (only the first line of what it printed).
+    """
+
+
+#: Seconds a renderer may take before :func:`render_source` gives up on it.
+RENDER_TIMEOUT = 60.0
+
+_DRAWN_NODE = re.compile(r"^\t[vog]\d+ \[", re.M)
+_DRAWN_EDGE = re.compile(r"^\t\w+ -> \w+", re.M)
+
+
+def _size(source: str) -> str:
+    nodes = len(_DRAWN_NODE.findall(source)) or source.count("\n")
+    return f"{nodes} nodes and {len(_DRAWN_EDGE.findall(source))} edges"
+
+
+def _first_line(err: bytes) -> str:
+    for line in err.decode("utf-8", "replace").splitlines():
+        line = line.strip()
+        if line:
+            return line[:300]
+    return "no output"
+
+
+def render_source(source: str, fmt: str, *, timeout: float | None = RENDER_TIMEOUT) -> bytes:
     """Lay out and draw DOT ``source`` with the renderer of :func:`find_renderer`.
 
     Args:
         source: DOT text.
         fmt: A Graphviz output format: ``"svg"``, ``"png"`` or ``"pdf"`` (``dot`` only).
+        timeout: Seconds before the renderer is stopped (``None``: wait for ever).
 
     Returns:
         The rendered bytes.
 
     Raises:
         RendererNotFoundError: no renderer, or the one found cannot write ``fmt``.
-        RuntimeError: the renderer failed (its exit status and stderr are in the message).
+        RendererError: the renderer failed, crashed or timed out (a ``RuntimeError``; the
+            message names the renderer and the drawing's size).
     """
     r = find_renderer()
     if fmt not in r.formats:
@@ -129,17 +161,28 @@ def render_source(source: str, fmt: str) -> bytes:
             f"For {fmt}, install Graphviz's `dot` (`apt-get install graphviz` or "
             f"`brew install graphviz`), or write .svg or .png instead."
         )
-    proc = subprocess.run(
-        [r.path, f"-T{fmt}"],
-        input=source.encode("utf-8"),
-        capture_output=True,
-        check=False,
+    less = (
+        "draw less: a smaller max_nodes (neurons collapse), the graph of one sample instead "
+        "of a batch, or write .dot and render it yourself"
     )
+    try:
+        proc = subprocess.run(
+            [r.path, f"-T{fmt}"],
+            input=source.encode("utf-8"),
+            capture_output=True,
+            check=False,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        raise RendererError(
+            f"{r.name} ({r.path}) did not finish the {fmt} of a drawing of {_size(source)} "
+            f"within {timeout:g} s; {less}"
+        ) from None
     if proc.returncode != 0 or not proc.stdout:
-        err = proc.stderr.decode("utf-8", "replace").strip()
-        raise RuntimeError(
-            f"{r.name} ({r.path}) failed to render {fmt} (exit status {proc.returncode}): "
-            f"{err or 'no output'}"
+        how = f"exit status {proc.returncode}" if proc.returncode >= 0 else "killed by a signal"
+        raise RendererError(
+            f"{r.name} ({r.path}) failed to render the {fmt} of a drawing of {_size(source)} "
+            f"({how}): {_first_line(proc.stderr)}; {less}"
         )
     return proc.stdout
 

@@ -15,14 +15,17 @@ How the picture is made:
 * All user text (labels, scope names, user op symbols) goes into HTML-like labels through
   :func:`_html`, which escapes ``& < > "`` and doubles backslashes (Graphviz substitutes
   ``\\N``, ``\\G``... even inside HTML labels, and collapses ``\\\\``).
-* Local derivatives come from the op table: ``v.op_info.partials(*parent_datas, v.data)``.
-* The one structural rule that knows an op row is :data:`~autograd.ops.NEURON_OP` (the fused
-  ``autograd.dot``): a node made by it is a neuron's pre-activation ``z`` (parents
-  ``(w_1..w_n, x_1..x_n[, b])``, its grad is the neuron's delta). A scope holding such nodes
-  is a neuron cluster: with ``max_nodes`` exceeded it collapses into one node showing, for
-  each call of the neuron, z, its output ``a`` (the most downstream node of the scope
-  computed from that z) and delta = z.grad. A highlighted value used once, in a weight slot
-  of such a node, gets the caption ``dL/dw = delta * x``.
+* Everything is read from one :class:`~autograd.Graph` (order, parents, local partials, the
+  neurons it finds by asking op rows for structure). A scope holding a neuron's
+  pre-activation ``z`` is a neuron cluster: with ``max_nodes`` exceeded it collapses into one
+  node showing, for each call of the neuron, z, its output ``a`` (the most downstream node of
+  the scope computed from that z) and delta = z.grad.
+* Named steps: :func:`plan` (checks, the highlight's routes, collapsed groups), then
+  :func:`drawing` writes the nodes by cluster (``_place_nodes``, ``_clusters``), their styling
+  (``_fill``, ``_value_node``), the edges (``_edges``) and the caption (``_caption``: the
+  highlighted value's :func:`~autograd.explain_grad` explanation, the legend).
+* Constants (numbers used as operands, ``grad is None``) show their value only, white with a
+  dotted outline: never a heat colour, and never confused with an exact-zero gradient.
 * No recursion: one pass in topological order for each of highlight, collapse and output.
 """
 
@@ -39,11 +42,25 @@ from typing import Any
 
 import graphviz
 
-from ._render import RendererNotFoundError, find_renderer, render_source, write_atomic
-from .engine import Value, topological_order
-from .ops import NEURON_OP, Op
+from ._render import (
+    RendererError,
+    RendererNotFoundError,
+    find_renderer,
+    render_source,
+    write_atomic,
+)
+from .engine import Value
+from .explain import explain_grad
+from .graph import Graph
 
-__all__ = ["NEURON_OP", "RendererNotFoundError", "draw_graph", "render_graph"]
+__all__ = [
+    "DrawOptions",
+    "Plan",
+    "RendererError",
+    "RendererNotFoundError",
+    "draw_graph",
+    "render_graph",
+]
 
 _RANKDIRS = ("TB", "LR", "BT", "RL")
 
@@ -80,7 +97,7 @@ _ZERO_ATTRS = (
     ' fillcolor="#e9e9ec" style="rounded,filled,dashed" color="#8c8c99" fontcolor="#55555f"'
 )
 # A constant (a number used as an operand): no box fill, no grad, a dotted thin outline.
-_CONST_ATTRS = ' style="rounded,dotted" color="#a0a0aa" fontcolor="#6b6b75" fillcolor="white"'
+_CONST_ATTRS = ' style="rounded,dotted" color="#a0a0aa" fontcolor="#6b6b75"'
 _HEAT_ATTRS = tuple(
     f' fillcolor="{c}"' + (' fontcolor="white"' if k >= _DARK_FROM else "")
     for k, c in enumerate(_PALETTE)
@@ -145,9 +162,22 @@ class GraphDrawing(graphviz.Digraph):  # type: ignore[misc]
         return render_source(self.source, "png")
 
 
+@dataclass(frozen=True)
+class DrawOptions:
+    """What :func:`draw_graph` was asked for (see its arguments)."""
+
+    rankdir: str = "LR"
+    show_data: bool = True
+    show_grad: bool = True
+    color_by_grad: bool = True
+    cluster: bool = True
+    highlight: Value | None = None
+    max_nodes: int | None = 2000
+
+
 @dataclass
-class _Neuron:
-    """A neuron cluster drawn as one node (collapsed mode): a scope holding NEURON_OP nodes.
+class _Group:
+    """A neuron cluster drawn as one node (collapsed mode): a scope holding neuron z nodes.
 
     ``zs[k]`` is the z of the k-th call (a network applied to a batch calls each neuron once
     per sample) and ``outs[k]`` that call's output a: the most downstream node of the scope
@@ -158,6 +188,22 @@ class _Neuron:
     zs: list[int] = field(default_factory=list)
     outs: list[int] = field(default_factory=list)
     members: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    """Everything the DOT text is written from: the :class:`~autograd.Graph`, the options,
+    the highlighted node and its routes, and the collapsed neuron groups."""
+
+    graph: Graph
+    opts: DrawOptions
+    gmax: float
+    hi: int = -1
+    route: bytearray = field(default_factory=bytearray)
+    group_of: list[int] = field(default_factory=list)
+    groups: list[_Group] = field(default_factory=list)
+    collapsed: bool = False
+    cluster_paths: list[str] = field(default_factory=list)
 
 
 def draw_graph(
@@ -177,16 +223,17 @@ def draw_graph(
         root: The output (usually the loss) whose graph is drawn.
         rankdir: Graphviz layout direction: ``"LR"``, ``"TB"``, ``"RL"`` or ``"BT"``.
         show_data: Show each value's ``data`` (4 decimals).
-        show_grad: Show each value's ``grad`` (4 decimals).
+        show_grad: Show each value's ``grad`` (4 decimals; constants have none).
         color_by_grad: Fill each value by |grad| / max |grad| over the graph (a heat map, with
-            a legend in the caption); values whose grad is exactly 0 are grey and dashed.
+            a legend in the caption); values whose grad is exactly 0 are grey and dashed;
+            constants (numbers used as operands) are white with a dotted outline.
         cluster: Draw values made inside ``autograd.scope(name)`` in nested ``cluster_*``
-            subgraphs titled with the scope names (a layer contains its neurons).
+            subgraphs titled with the last component of the scope name.
         highlight: A value of the graph (a weight, say). Its routes to ``root`` are drawn bold
             in blue, each input edge labelled with its local derivative from the op table, and
-            the caption spells out its gradient with numbers.
+            the caption is :func:`~autograd.explain_grad`'s explanation with the numbers.
         max_nodes: When the graph has more values than this, every neuron cluster (a scope
-            holding a :data:`NEURON_OP` node, as ``nn``'s neurons) is drawn as one node
+            holding a neuron's pre-activation z, as ``nn``'s neurons) is drawn as one node
             showing z, a and delta = dL/dz, and the caption says so. ``None``: never
             collapse.
 
@@ -198,211 +245,43 @@ def draw_graph(
         TypeError: ``root`` or ``highlight`` is not a Value, or ``max_nodes`` not an int.
         ValueError: bad ``rankdir`` or ``max_nodes``, or ``highlight`` not in the graph.
     """
-    if not isinstance(root, Value):
-        raise TypeError(f"draw_graph: root must be a Value, got {type(root).__name__}: {root!r}")
-    if rankdir not in _RANKDIRS:
-        raise ValueError(f"draw_graph: rankdir must be one of {_RANKDIRS}, got {rankdir!r}")
-    if highlight is not None and not isinstance(highlight, Value):
-        raise TypeError(
-            f"draw_graph: highlight must be a Value or None, got {type(highlight).__name__}"
-        )
-    if max_nodes is not None:
-        if not isinstance(max_nodes, int) or isinstance(max_nodes, bool):
-            raise TypeError(f"draw_graph: max_nodes must be an int or None, got {max_nodes!r}")
-        if max_nodes < 0:
-            raise ValueError(f"draw_graph: max_nodes must be >= 0, got {max_nodes}")
+    opts = DrawOptions(rankdir, show_data, show_grad, color_by_grad, cluster, highlight, max_nodes)
+    return drawing(plan(root, opts))
 
-    order = topological_order(root)
-    n = len(order)
-    index = {id(v): i for i, v in enumerate(order)}
-    parents = [tuple([index[id(p)] for p in v.parents]) for v in order]
-    ops = [v.op_info for v in order]
-    datas = [v.data for v in order]
-    grads = [v.grad for v in order]
-    finite = [abs(g) for g in grads if g is not None and math.isfinite(g)]
-    gmax = max(finite) if finite else 0.0
 
-    # -- the highlighted value's routes to the root ----------------------------------------
-    # Every node of `order` leads to the root, so the routes are the nodes reachable from the
-    # highlighted one: one forward pass in topological order. Path counts never matter.
-    hi = -1
-    route = bytearray(n)
-    if highlight is not None:
-        hi = index.get(id(highlight), -1)
-        if hi < 0:
+def plan(root: Value | Graph, opts: DrawOptions) -> Plan:
+    """Check ``opts`` and work out what to draw: routes of the highlight, collapsed groups."""
+    _check(root, opts)
+    graph = root if isinstance(root, Graph) else Graph(root)
+    finite = [abs(g) for g in graph.grads if g is not None and math.isfinite(g)]
+    p = Plan(graph, opts, max(finite) if finite else 0.0)
+    p.route = bytearray(len(graph))
+    if opts.highlight is not None:
+        if opts.highlight not in graph:
             raise ValueError(
-                f"draw_graph: highlight {highlight!r} is not in the graph of root {root!r} "
-                "(root does not depend on it)"
+                f"draw_graph: highlight {opts.highlight!r} is not in the graph of root "
+                f"{graph.root!r} (root does not depend on it)"
             )
-        route[hi] = 1
-        for i in range(hi + 1, n):
-            for j in parents[i]:
-                if route[j]:
-                    route[i] = 1
-                    break
+        p.hi = graph.index(opts.highlight)
+        p.route = graph.reaches_root(p.hi)
+    p.collapsed = opts.max_nodes is not None and len(graph) > opts.max_nodes
+    p.group_of = [-1] * len(graph)
+    if p.collapsed:
+        p.groups = _collapse(graph, p.group_of)
+    return p
 
-    # -- collapsing neuron clusters ----------------------------------------------------------
-    collapse = max_nodes is not None and n > max_nodes
-    group_of = [-1] * n
-    neurons: list[_Neuron] = []
-    if collapse:
-        by_scope: dict[str, int] = {}
-        for i, v in enumerate(order):
-            if ops[i] is NEURON_OP and v.scope and v.scope not in by_scope:
-                by_scope[v.scope] = len(neurons)
-                neurons.append(_Neuron(v.scope))
-        call_of = [-1] * n  # which call of its neuron a member was computed from
-        for i, v in enumerate(order):
-            s = v.scope
-            while s:  # the innermost enclosing neuron scope, if any
-                k = by_scope.get(s)
-                if k is not None:
-                    nr = neurons[k]
-                    group_of[i] = k
-                    nr.members.append(i)
-                    if ops[i] is NEURON_OP:
-                        call_of[i] = len(nr.zs)
-                        nr.zs.append(i)
-                        nr.outs.append(i)
-                    else:
-                        for j in parents[i]:
-                            if group_of[j] == k and call_of[j] >= 0:
-                                call_of[i] = call_of[j]
-                                nr.outs[call_of[j]] = i
-                                break
-                    break
-                s = s.rpartition(".")[0]
 
-    # -- node lines, bucketed by the scope (cluster) they belong to -------------------------
-    buckets: dict[str, list[str]] = {}
-    # Clusters are laid out in the order their first computation happened (layer 0 before
-    # layer 1), not in the order the depth-first walk first met one of their leaves.
-    first_op: dict[str, int] = {}
-
-    def fill(g: float | None) -> str:
-        if g is None:
-            return _CONST_ATTRS  # a constant: its value only, quiet, never heat-coloured
-        if not color_by_grad:
-            return ""
-        if g == 0.0:
-            return _ZERO_ATTRS
-        a = abs(g)
-        level = _LEVELS if not (a < gmax) else int(a / gmax * _LEVELS + 0.5)
-        return _HEAT_ATTRS[level]
-
-    for i in range(n):
-        if group_of[i] >= 0:
-            continue
-        v = order[i]
-        rows = []
-        lab = v.label
-        if lab:
-            rows.append(f"<B>{_html(lab)}</B>")
-        if show_data:
-            rows.append(f"data {datas[i]:.4f}")
-        g = grads[i]
-        if show_grad and g is not None:
-            rows.append(f"grad {g:.4f}")
-        mark = _HIGHLIGHT_NODE if i == hi else (_ROUTE_NODE if route[i] else "")
-        line = f"\tv{i} [label=<{'<BR/>'.join(rows)}>{fill(grads[i])}{mark}]\n"
-        place = v.scope if cluster else ""
-        bucket = buckets.get(place)
-        if bucket is None:
-            bucket = buckets[place] = []
-        bucket.append(line)
-        op = ops[i]
-        if op is not None:
-            bucket.append(f"\to{i} [label=<{_html(op.symbol)}>{_OP_ATTRS}]\n")
-            if place not in first_op:
-                first_op[place] = i
-
-    for k, nr in enumerate(neurons):
-        title = _html(nr.scope.rpartition(".")[2])
-        calls = len(nr.zs)
-        rows = [f"<B>{title}</B>" + (f" ({calls} calls)" if calls > 1 else "")]
-        for z, a in list(zip(nr.zs, nr.outs))[:_CALLS_SHOWN]:
-            zad = f"z {datas[z]:.4f}", f"a {datas[a]:.4f}", f"δ {grads[z]:.4f}"
-            rows.extend(zad if calls == 1 else ["   ".join(zad)])
-        if calls > _CALLS_SHOWN:
-            rows.append(f"… {calls - _CALLS_SHOWN} more calls")
-        delta = max((grads[z] or 0.0 for z in nr.zs), key=abs)
-        hit = any(route[j] for j in nr.members)
-        mark = _HIGHLIGHT_NODE if hi in nr.members else (_ROUTE_NODE if hit else "")
-        line = f"\tg{k} [label=<{'<BR/>'.join(rows)}>{fill(delta)}{_GROUP_ATTRS}{mark}]\n"
-        place = nr.scope.rpartition(".")[0] if cluster else ""
-        buckets.setdefault(place, []).append(line)
-        first_op[place] = min(first_op.get(place, nr.zs[0]), nr.zs[0])
-
-    # -- edges, in data-flow direction ------------------------------------------------------
-    edges: list[str] = []
-    into_groups: dict[tuple[str, int], bool] = {}
-    for c in range(n):
-        ps = parents[c]
-        if not ps:
-            continue
-        gc = group_of[c]
-        if gc < 0:
-            oc = f"o{c}"
-            on = route[c]
-            partials: tuple[float, ...] | None = None
-            for pos, p in enumerate(ps):
-                gp = group_of[p]
-                src = f"v{p}" if gp < 0 else f"g{gp}"
-                if on and route[p]:
-                    if gp < 0:
-                        if partials is None:
-                            partials = _partials(ops[c], [datas[j] for j in ps], datas[c])
-                        d = _num(partials[pos]) if pos < len(partials) else "?"
-                        edges.append(f"\t{src} -> {oc} [{_ROUTE_EDGE} label=<∂ {d}>]\n")
-                    else:
-                        edges.append(f"\t{src} -> {oc} [{_ROUTE_EDGE}]\n")
-                else:
-                    edges.append(f"\t{src} -> {oc}\n")
-            edges.append(f"\t{oc} -> v{c} [{_ROUTE_EDGE}]\n" if on else f"\t{oc} -> v{c}\n")
-        else:
-            for p in ps:
-                gp = group_of[p]
-                if gp == gc:
-                    continue
-                key = (f"v{p}" if gp < 0 else f"g{gp}", gc)
-                into_groups[key] = into_groups.get(key, False) or bool(route[p] and route[c])
-    for (src, gc), bold in into_groups.items():
-        edges.append(f"\t{src} -> g{gc} [{_ROUTE_EDGE}]\n" if bold else f"\t{src} -> g{gc}\n")
-
-    # -- caption: highlight formula, collapse note, heat legend ------------------------------
-    caption: list[str] = []
-    if hi >= 0:
-        caption.extend(_highlight_caption(order, parents, ops, datas, grads, hi))
-    if collapse:
-        caption.append(_collapse_note(n, max_nodes, len(neurons)))
-    if gmax == 0.0 and n > 1 and (show_grad or color_by_grad or hi >= 0):
-        caption.append("All gradients are 0: call backward() on the root before drawing.")
-    if color_by_grad:
-        caption.append(_legend(gmax))
-
+def drawing(p: Plan) -> GraphDrawing:
+    """The DOT drawing of a :class:`Plan`: caption, nodes by cluster, edges."""
+    buckets, first_op = _place_nodes(p)
     g = GraphDrawing(
         name="deltagrad",
-        graph_attr={
-            "rankdir": rankdir,
-            "fontname": "Helvetica",
-            "fontsize": "11",
-            "labelloc": "t",
-            "labeljust": "l",
-            "nodesep": "0.25",
-            "ranksep": "0.35",
-        },
-        node_attr={
-            "shape": "box",
-            "style": "rounded,filled",
-            "fillcolor": "white",
-            "color": "#4b5563",
-            "fontname": "Helvetica",
-            "fontsize": "10",
-            "margin": "0.08,0.04",
-        },
+        graph_attr={**_GRAPH_ATTRS, "rankdir": p.opts.rankdir},
+        node_attr=_NODE_ATTRS,
         edge_attr={"color": "#6b7280", "arrowsize": "0.6", "fontname": "Helvetica"},
     )
     body: list[str] = g.body
+    caption = _caption(p)
     if caption:
         table = "".join(f'<TR><TD ALIGN="LEFT">{row}</TD></TR>' for row in caption)
         body.append(
@@ -410,36 +289,138 @@ def draw_graph(
         )
     body.extend(buckets.pop("", ()))
     if buckets:
-        ranked = sorted(buckets, key=lambda path: first_op.get(path, n))
-        body.extend(_clusters({path: buckets[path] for path in ranked}))
-    body.extend(edges)
+        ranked = sorted(buckets, key=lambda path: first_op.get(path, len(p.graph)))
+        body.extend(_clusters({path: buckets[path] for path in ranked}, p.cluster_paths))
+    body.extend(_edges(p))
     return g
 
 
-def _partials(op: Op | None, xs: list[float], out: float) -> tuple[float, ...]:
-    """Local derivatives from the op table; NaN for each if the row cannot give them here."""
-    if op is None:
-        return ()
-    try:
-        return tuple(op.partials(*xs, out))
-    except (ArithmeticError, ValueError, TypeError):
-        return (math.nan,) * len(xs)
+_GRAPH_ATTRS = {
+    "fontname": "Helvetica",
+    "fontsize": "11",
+    "labelloc": "t",
+    "labeljust": "l",
+    "nodesep": "0.25",
+    "ranksep": "0.35",
+}
+_NODE_ATTRS = {
+    "shape": "box",
+    "style": "rounded,filled",
+    "fillcolor": "white",
+    "color": "#4b5563",
+    "fontname": "Helvetica",
+    "fontsize": "10",
+    "margin": "0.08,0.04",
+}
 
 
-def _clusters(buckets: dict[str, list[str]]) -> list[str]:
+def _check(root: Value | Graph, opts: DrawOptions) -> None:
+    if not isinstance(root, Value | Graph):
+        raise TypeError(f"draw_graph: root must be a Value, got {type(root).__name__}: {root!r}")
+    if opts.rankdir not in _RANKDIRS:
+        raise ValueError(f"draw_graph: rankdir must be one of {_RANKDIRS}, got {opts.rankdir!r}")
+    if opts.highlight is not None and not isinstance(opts.highlight, Value):
+        raise TypeError(
+            f"draw_graph: highlight must be a Value or None, got {type(opts.highlight).__name__}"
+        )
+    m = opts.max_nodes
+    if m is not None:
+        if not isinstance(m, int) or isinstance(m, bool):
+            raise TypeError(f"draw_graph: max_nodes must be an int or None, got {m!r}")
+        if m < 0:
+            raise ValueError(f"draw_graph: max_nodes must be >= 0, got {m}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Layout of clusters
+
+
+def _collapse(graph: Graph, group_of: list[int]) -> list[_Group]:
+    """The neuron groups: one per scope holding a neuron's z; fills ``group_of``."""
+    groups: list[_Group] = []
+    by_scope: dict[str, int] = {}
+    zs = graph.neuron_of
+    for z in sorted(zs):
+        s = graph.scope(z)
+        if s and s not in by_scope:
+            by_scope[s] = len(groups)
+            groups.append(_Group(s))
+    call_of = [-1] * len(graph)  # which call of its neuron a member was computed from
+    for i in range(len(graph)):
+        s = graph.scope(i)
+        while s:  # the innermost enclosing neuron scope, if any
+            k = by_scope.get(s)
+            if k is not None:
+                _join(groups[k], k, i, graph, group_of, call_of, i in zs)
+                break
+            s = s.rpartition(".")[0]
+    return groups
+
+
+def _join(
+    nr: _Group,
+    k: int,
+    i: int,
+    graph: Graph,
+    group_of: list[int],
+    call_of: list[int],
+    is_z: bool,
+) -> None:
+    group_of[i] = k
+    nr.members.append(i)
+    if is_z:
+        call_of[i] = len(nr.zs)
+        nr.zs.append(i)
+        nr.outs.append(i)
+        return
+    for j in graph.parents[i]:
+        if group_of[j] == k and call_of[j] >= 0:
+            call_of[i] = call_of[j]
+            nr.outs[call_of[j]] = i
+            return
+
+
+def _place_nodes(p: Plan) -> tuple[dict[str, list[str]], dict[str, int]]:
+    """Node lines bucketed by the scope (cluster) they belong to, and the first op of each.
+
+    Clusters are laid out in the order their first computation happened (layer 0 before
+    layer 1), not in the order the walk first met one of their leaves.
+    """
+    graph = p.graph
+    buckets: dict[str, list[str]] = {}
+    first_op: dict[str, int] = {}
+    for i in range(len(graph)):
+        if p.group_of[i] >= 0:
+            continue
+        place = graph.scope(i) if p.opts.cluster else ""
+        bucket = buckets.setdefault(place, [])
+        bucket.append(_value_node(p, i))
+        op = graph.ops[i]
+        if op is not None:
+            bucket.append(f"\to{i} [label=<{_html(op.symbol) or ' '}>{_OP_ATTRS}]\n")
+            first_op.setdefault(place, i)
+    for k, nr in enumerate(p.groups):
+        place = nr.scope.rpartition(".")[0] if p.opts.cluster else ""
+        buckets.setdefault(place, []).append(_group_node(p, k, nr))
+        first_op[place] = min(first_op.get(place, nr.zs[0]), nr.zs[0])
+    return buckets, first_op
+
+
+def _clusters(buckets: dict[str, list[str]], paths: list[str]) -> list[str]:
     """Nested ``cluster_<k>`` subgraphs for the scope paths in ``buckets`` (and their
-    ancestors), numbered in order of first appearance; titled with each scope's own name."""
+    ancestors), numbered in order of first appearance; titled with each scope's own name.
+    ``paths[k]`` becomes the scope path of ``cluster_<k>``."""
     children: dict[str, list[str]] = {"": []}
     for path in buckets:
         chain = []
-        p = path
-        while p not in children:
-            chain.append(p)
-            p = p.rpartition(".")[0]
-        for q in reversed(chain):
-            children[p].append(q)
-            children[q] = []
-            p = q
+        q = path
+        while q not in children:
+            chain.append(q)
+            q = q.rpartition(".")[0]
+        for c in reversed(chain):
+            children[q].append(c)
+            children[c] = []
+            q = c
     out: list[str] = []
     count = 0
     stack: list[tuple[str, int]] = [(c, 0) for c in reversed(children[""])]
@@ -448,20 +429,159 @@ def _clusters(buckets: dict[str, list[str]]) -> list[str]:
         if depth < 0:
             out.append("\t}\n")
             continue
-        title = _html(path.rpartition(".")[2])
         shade = _CLUSTER_FILLS[min(depth, len(_CLUSTER_FILLS) - 1)]
         out.append(f"\tsubgraph cluster_{count} {{\n")
         out.append(
-            f'\t\tlabel=<<B>{title}</B>> style="rounded,filled" fillcolor="{shade}" '
-            f'color="#a3aec2" fontsize=10 labeljust=l\n'
+            f"\t\tlabel={_title(path.rpartition('.')[2])} "
+            f'style="rounded,filled" fillcolor="{shade}" color="#a3aec2" fontsize=10 labeljust=l\n'
         )
         count += 1
+        paths.append(path)
         out.extend(buckets.get(path, ()))
         stack.append((path, -1))
-        # Siblings are written last-first: with rankdir=LR, dot stacks sibling clusters
-        # bottom-up in the order written, so neuron0 ends up on top, as a reader expects.
-        stack.extend((c, depth + 1) for c in children[path])
+        # Siblings are written in index order (the stack pops them first-first): Graphviz's
+        # dot then stacks neuron0 on top of neuron1, as a reader expects.
+        stack.extend((c, depth + 1) for c in reversed(children[path]))
     return out
+
+
+def _title(name: str) -> str:
+    """A cluster title: the scope's own name in bold; a blank name gets no bold tag (an empty
+    ``<B></B>`` is a syntax error for Graphviz)."""
+    return f"<<B>{_html(name)}</B>>" if name.strip() else '" "'
+
+
+# ---------------------------------------------------------------------------------------------
+# Styling
+
+
+def _fill(p: Plan, g: float | None) -> str:
+    """Fill attributes: constants quiet, exact zeros dashed grey, else the heat palette."""
+    if g is None:
+        return _CONST_ATTRS  # a constant: its value only, quiet, never heat-coloured
+    if not p.opts.color_by_grad:
+        return ""
+    if g == 0.0:
+        return _ZERO_ATTRS
+    a = abs(g)
+    level = _LEVELS if not (a < p.gmax) else int(a / p.gmax * _LEVELS + 0.5)
+    return _HEAT_ATTRS[level]
+
+
+def _mark(p: Plan, i: int) -> str:
+    return _HIGHLIGHT_NODE if i == p.hi else (_ROUTE_NODE if p.route[i] else "")
+
+
+def _value_node(p: Plan, i: int) -> str:
+    """The DOT line of value node ``v{i}``: label, data, grad (not for a constant)."""
+    v = p.graph.nodes[i]
+    rows = []
+    if v.label.strip():
+        rows.append(f"<B>{_html(v.label)}</B>")
+    if p.opts.show_data:
+        rows.append(f"data {p.graph.data[i]:.4f}")
+    g = p.graph.grads[i]
+    if p.opts.show_grad and g is not None:
+        rows.append(f"grad {g:.4f}")
+    text = "<BR/>".join(rows) or " "
+    return f"\tv{i} [label=<{text}>{_fill(p, g)}{_mark(p, i)}]\n"
+
+
+def _group_node(p: Plan, k: int, nr: _Group) -> str:
+    """The DOT line of collapsed neuron ``g{k}``: z, a and delta of its first calls."""
+    data, grads = p.graph.data, p.graph.grads
+    name = nr.scope.rpartition(".")[2]
+    calls = len(nr.zs)
+    head = f"<B>{_html(name)}</B>" if name.strip() else "neuron"
+    rows = [head + (f" ({calls} calls)" if calls > 1 else "")]
+    for z, a in list(zip(nr.zs, nr.outs))[:_CALLS_SHOWN]:
+        zad = f"z {data[z]:.4f}", f"a {data[a]:.4f}", f"δ {grads[z] or 0.0:.4f}"
+        rows.extend(zad if calls == 1 else ["   ".join(zad)])
+    if calls > _CALLS_SHOWN:
+        rows.append(f"… {calls - _CALLS_SHOWN} more calls")
+    delta = max((grads[z] or 0.0 for z in nr.zs), key=abs)
+    hit = any(p.route[j] for j in nr.members)
+    mark = _HIGHLIGHT_NODE if p.hi in nr.members else (_ROUTE_NODE if hit else "")
+    return f"\tg{k} [label=<{'<BR/>'.join(rows)}>{_fill(p, delta)}{_GROUP_ATTRS}{mark}]\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# Edges and the highlight
+
+
+def _edges(p: Plan) -> list[str]:
+    """Edges in data-flow direction: parent -> op -> result; into a group once per source."""
+    edges: list[str] = []
+    into_groups: dict[tuple[str, int], bool] = {}
+    graph, route, group_of = p.graph, p.route, p.group_of
+    for c in range(len(graph)):
+        ps = graph.parents[c]
+        if not ps:
+            continue
+        gc = group_of[c]
+        if gc >= 0:
+            for q in ps:
+                gq = group_of[q]
+                if gq != gc:
+                    key = (f"v{q}" if gq < 0 else f"g{gq}", gc)
+                    into_groups[key] = into_groups.get(key, False) or bool(route[q] and route[c])
+            continue
+        for pos, q in enumerate(ps):
+            edges.append(_input_edge(p, c, pos, q))
+        edges.append(f"\to{c} -> v{c} [{_ROUTE_EDGE}]\n" if route[c] else f"\to{c} -> v{c}\n")
+    for (src, gc), bold in into_groups.items():
+        edges.append(f"\t{src} -> g{gc} [{_ROUTE_EDGE}]\n" if bold else f"\t{src} -> g{gc}\n")
+    return edges
+
+
+def _input_edge(p: Plan, c: int, pos: int, q: int) -> str:
+    """The edge from input ``q`` (position ``pos``) into op ``o{c}``; on a highlighted route,
+    bold and labelled with the local derivative from the op table."""
+    gq = p.group_of[q]
+    src = f"v{q}" if gq < 0 else f"g{gq}"
+    eid = f'id="e{c}_{pos}"'
+    if not (p.route[c] and p.route[q]):
+        return f"\t{src} -> o{c} [{eid}]\n"
+    if gq >= 0:
+        return f"\t{src} -> o{c} [{eid} {_ROUTE_EDGE}]\n"
+    d = local_partials(p.graph, c)
+    shown = _num(d[pos]) if pos < len(d) else "?"
+    return f"\t{src} -> o{c} [{eid} {_ROUTE_EDGE} label=<∂ {shown}>]\n"
+
+
+def local_partials(graph: Graph, i: int) -> tuple[float, ...]:
+    """``graph.partials(i)``; NaN for each input where the row cannot give them."""
+    try:
+        return graph.partials(i)
+    except (ArithmeticError, ValueError, TypeError):
+        return (math.nan,) * len(graph.parents[i])
+
+
+# ---------------------------------------------------------------------------------------------
+# Caption
+
+
+def _caption(p: Plan) -> list[str]:
+    """Caption rows: the highlight's explanation, the collapse note, the heat legend."""
+    rows: list[str] = []
+    if p.hi >= 0:
+        explained = explain_grad(p.graph.nodes[p.hi], graph=p.graph).caption()
+        for k, line in enumerate(explained):
+            text = _html(line.lstrip(" "))
+            text = "&#160;" * (len(line) - len(line.lstrip(" "))) + text
+            rows.append(f"{_BIG}{text}{_END_BIG}" if k == len(explained) - 1 else text)
+        rows.append(
+            "Bold blue: every route from the highlighted value to the root, each edge "
+            "labelled with its local derivative ∂out/∂in."
+        )
+    if p.collapsed:
+        rows.append(_collapse_note(len(p.graph), p.opts.max_nodes, len(p.groups)))
+    opts = p.opts
+    if p.gmax == 0.0 and len(p.graph) > 1 and (opts.show_grad or opts.color_by_grad or p.hi >= 0):
+        rows.append("All gradients are 0: call backward() on the root before drawing.")
+    if opts.color_by_grad:
+        rows.append(_legend(p.gmax))
+    return rows
 
 
 def _legend(gmax: float) -> str:
@@ -478,6 +598,7 @@ def _legend(gmax: float) -> str:
         f'<TD BGCOLOR="{_ZERO_FILL}" STYLE="dashed"><FONT COLOR="#55555f">'
         "grad exactly 0 (dashed)</FONT></TD>"
     )
+    cells.append('<TD STYLE="dotted"><FONT COLOR="#6b6b75">constant (no grad)</FONT></TD>')
     return (
         '<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="2" CELLPADDING="3"><TR>'
         + "".join(cells)
@@ -493,130 +614,12 @@ def _collapse_note(n: int, max_nodes: int | None, groups: int) -> str:
         )
     return (
         f"{n} values &gt; max_nodes={max_nodes}, but there are no neuron clusters to collapse "
-        "(scopes holding a fused dot node)."
+        "(scopes holding a neuron's pre-activation z)."
     )
 
 
-def _name(v: Value, sym: str) -> str:
-    """``sym = label in scope``, for the caption's "where" line."""
-    lab = v.label
-    shown = f"{sym} = {_html(lab)}" if lab and lab != sym else sym
-    return f"{shown} in {_html(v.scope)}" if v.scope else shown
-
-
-def _highlight_caption(
-    order: list[Value],
-    parents: list[tuple[int, ...]],
-    ops: list[Op | None],
-    datas: list[float],
-    grads: list[float],
-    hi: int,
-) -> list[str]:
-    """Caption lines spelling out d(root)/d(highlighted value) with the graph's numbers.
-
-    A neuron weight (the highlighted value is used once, in a weight slot of a
-    :data:`NEURON_OP` node z): dL/dw = delta * x = (dL/da * da/dz) * x, with dL/da = a.grad,
-    da/dz from the activation's table row (z's only consumer, a one-input op) and x the
-    input paired with w among z's parents. Any other value: the sum over its uses c of
-    dL/dc * dc/dv, each dc/dv from c's table row; a use as a neuron weight (a weight that
-    also feeds a penalty, say) is spelled out as delta * x on its own line.
-    """
-    n = len(order)
-    h = order[hi]
-
-    def uses_of(j: int) -> list[tuple[int, int]]:
-        return [(c, q) for c in range(j + 1, n) for q, p in enumerate(parents[c]) if p == j]
-
-    def neuron_use(z: int, pos: int) -> tuple[float, str, list[str]] | None:
-        """(delta * x, its formula with numbers, what delta is) for a weight slot of z."""
-        if ops[z] is not NEURON_OP:
-            return None
-        m = len(parents[z]) // 2
-        if pos >= m:
-            return None
-        xi = parents[z][m + pos]
-        x = datas[xi]
-        delta = grads[z]
-        zuses = uses_of(z)
-        act = ops[zuses[0][0]] if len(zuses) == 1 else None
-        where = f"{_name(order[xi], 'x')} (input {pos}), {_name(order[z], 'z')} = Σ w·x + b"
-        if act is not None and act.arity == 1:
-            a = zuses[0][0]
-            dlda = grads[a]
-            dadz = _partials(act, [datas[z]], datas[a])[0]
-            total = dlda * dadz * x
-            formula = (
-                f"δ · x = (dL/da · da/dz) · x = ({_num(dlda)} · {_num(dadz)}) · {_num(x)} = "
-                f"{_num(total)}"
-            )
-            about = [
-                f"δ = dL/dz = {_num(delta)} is the neuron's delta (z.grad); "
-                f"a = {_html(act.symbol)}(z), da/dz from the op table",
-                where,
-            ]
-        else:
-            total = delta * x
-            formula = f"δ · x = dL/dz · x = {_num(delta)} · {_num(x)} = {_num(total)}"
-            about = [
-                f"δ = dL/dz = {_num(delta)} is the neuron's delta (z.grad; "
-                "z feeds no single activation)",
-                where,
-            ]
-        return total, formula, about
-
-    uses = uses_of(hi)
-    lines: list[str] = []
-    if len(uses) == 1:
-        found = neuron_use(*uses[0])
-        if found is not None:
-            total, formula, about = found
-            lines.append(f"{_BIG}dL/dw = {formula}{_END_BIG}")
-            lines.extend(about[:-1])
-            lines.append(f"where {_name(h, 'w')}, {about[-1]}")
-            lines.append(_grad_check(total, grads[hi], "w"))
-            return lines
-    if not uses:
-        lines.append(f"{_BIG}dL/dL = 1{_END_BIG} (the highlighted value is the root L)")
-        lines.append(_grad_check(1.0, grads[hi], "L"))
-        return lines
-    terms = []
-    details: list[str] = []
-    total = 0.0
-    for c, q in uses:
-        ps = parents[c]
-        d = _partials(ops[c], [datas[j] for j in ps], datas[c])
-        dq = d[q] if q < len(d) else math.nan
-        total += grads[c] * dq
-        terms.append(f"{_num(grads[c])} · {_num(dq)}")
-        found = neuron_use(c, q)
-        if found is not None and len(details) < 6:
-            details.append(f"use {len(terms)}, as a neuron weight: dL/dz · ∂z/∂v = {found[1]}")
-            details.extend(found[2])
-    shown = " + ".join(terms[:6]) + (f" + … ({len(terms) - 6} more)" if len(terms) > 6 else "")
-    lines.append(
-        f"{_BIG}dL/dv = Σ over uses c of v: dL/dc · ∂c/∂v = {shown} = {_num(total)}{_END_BIG}"
-    )
-    lines.extend(details)
-    lines.append(f"where {_name(h, 'v')}; ∂c/∂v from the op table (labels of the bold edges)")
-    lines.append(_grad_check(total, grads[hi], "v"))
-    return lines
-
-
-_BIG = '<FONT POINT-SIZE="13"><B>'
+_BIG = '<FONT POINT-SIZE="12"><B>'
 _END_BIG = "</B></FONT>"
-
-
-def _grad_check(total: float, grad: float, sym: str) -> str:
-    same = math.isclose(total, grad, rel_tol=1e-9, abs_tol=1e-12) or (
-        total != total and grad != grad
-    )
-    note = (
-        " (equal)" if same else " (differs: backward() called more than once, or grads not zeroed?)"
-    )
-    return (
-        f"{sym}.grad = {_num(grad)}{note}. Bold blue: every route from {sym} to L, "
-        "each edge labelled with its local derivative ∂out/∂in."
-    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -640,7 +643,7 @@ def render_graph(root: Value, path: str | os.PathLike[str], **draw_options: Any)
         ValueError: unknown suffix.
         RendererNotFoundError: neither ``dot`` nor ``graphviz-pure`` was found (or the one
             found cannot write the format); the message names how to install one.
-        RuntimeError: the renderer failed.
+        RendererError: the renderer failed, crashed or timed out (names it and the size).
     """
     out = Path(os.fspath(path))
     fmt = _SUFFIX_FORMATS.get(out.suffix.lower())

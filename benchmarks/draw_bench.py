@@ -11,6 +11,7 @@ The issue's budget: a 10,000-node graph in under 1 s, and linear growth.
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -94,6 +95,79 @@ def run(n_nodes: int = 10_000) -> dict[str, Any]:
     }
 
 
+def _renderers() -> dict[str, str]:
+    """The renderers on this machine, by name: ``dot`` and ``graphviz-pure``."""
+    import shutil
+    import sys
+    from pathlib import Path
+
+    found = {}
+    dot = shutil.which("dot")
+    pure = shutil.which("graphviz-pure") or shutil.which(
+        "graphviz-pure", path=str(Path(sys.executable).parent)
+    )
+    if dot:
+        found["dot"] = dot
+    if pure:
+        found["graphviz-pure"] = pure
+    return found
+
+
+def render_times(
+    sizes: tuple[int, ...] = (100, 1_000, 10_000), timeout: float = 120.0
+) -> list[dict[str, Any]]:
+    """Wall time of laying out and writing the SVG of each size, with each renderer, as drawn
+    by default (``max_nodes=2000``: larger graphs collapse their neurons) and uncollapsed.
+
+    Returns:
+        One row per (size, renderer, collapsed or not): ``nodes``, ``renderer``,
+        ``max_nodes``, ``drawn`` (DOT node statements), ``svg_s`` (``None`` on timeout or
+        crash, with ``error``).
+    """
+    import subprocess
+
+    import autograd as ag
+
+    rows: list[dict[str, Any]] = []
+    for n in sizes:
+        root, _ = build(n)
+        nodes = len(ag.topological_order(root))
+        for max_nodes in (2000, None):
+            if max_nodes is None and nodes <= 2000:
+                continue
+            source = ag.draw_graph(root, max_nodes=max_nodes).source
+            drawn = len(re.findall(r"^\t[vog]\d+ \[", source, flags=re.M))
+            for name, path in _renderers().items():
+                row: dict[str, Any] = {
+                    "nodes": nodes,
+                    "renderer": name,
+                    "max_nodes": max_nodes,
+                    "drawn": drawn,
+                }
+                t = time.perf_counter()
+                try:
+                    proc = subprocess.run(
+                        [path, "-Tsvg"],
+                        input=source.encode(),
+                        capture_output=True,
+                        timeout=timeout,
+                        check=False,
+                    )
+                    row["svg_s"] = round(time.perf_counter() - t, 2)
+                    if proc.returncode != 0:
+                        row["svg_s"], row["error"] = None, f"exit {proc.returncode}"
+                except subprocess.TimeoutExpired:
+                    row["svg_s"], row["error"] = None, f"timeout {timeout:g} s"
+                rows.append(row)
+                print(row, flush=True)
+    return rows
+
+
 if __name__ == "__main__":
-    for n in (1_000, 10_000):
-        print(run(n))
+    import sys
+
+    if sys.argv[1:] == ["render"]:
+        render_times()
+    else:
+        for n in (1_000, 10_000):
+            print(run(n))

@@ -11,8 +11,10 @@ Run ``python -m demos.graph [--out DIR]``. Two graphs, each after ``backward()``
    rendered to ``out/graph.svg``: every node shaded by |grad| (exactly-zero gradients, such as a
    dead ReLU's, stand out), nodes grouped by layer and neuron, and the routes from one
    first-layer weight to the loss drawn bold with their local derivatives. ``out/graph.dot``
-   holds the Graphviz source. ``explain_grad`` then prints how that weight's gradient was
-   made: delta * x from the data path (delta from the next layer by
+   holds the Graphviz source and ``out/graph.html`` the explorer (``autograd.explore``): open
+   it in a browser and press Step to walk the backward pass node by node. ``explain_grad``
+   then prints how that weight's gradient was made: delta * x from the data path (delta from
+   the next layer by
    delta_j = f'(z_j) * sum_k w_kj * delta_k) plus 2 * lambda * w from the penalty.
 """
 
@@ -101,9 +103,13 @@ def readme_graph(folder: Path) -> dict[str, Any]:
     dl_da = a.grad
     delta = dl_da * da_dz
     by_hand = delta * x.data
+
+    def f(v: float) -> str:  # a factor as the caption writes it: negatives in parentheses
+        return f"({v:.4f})" if v < 0 else f"{v:.4f}"
+
     print(
-        "dL/dw = δ · x = (dL/da · da/dz) · x = "
-        f"({dl_da:.4f} · {da_dz:.4f}) · {x.data:.4f} = {by_hand:.4f}"
+        f"dL/d{w.label} = delta * {x.label} = (dL/da * da/dz) * {x.label} = "
+        f"({f(dl_da)} * {f(da_dz)}) * {f(x.data)} = {by_hand:.4f}"
     )
     print(f"  delta = dL/dz = {delta:.6f} (z.grad = {z.grad:.6f}); w.grad = {w.grad:.6f}")
     dead = [
@@ -162,6 +168,8 @@ def run(out: str | Path = "out") -> dict[str, Any]:
     svg = render(loss, folder / "graph.svg", highlight=weight)
     dot = autograd.render_graph(loss, folder / "graph.dot", highlight=weight)
     print(f"wrote {svg} and {dot}")
+    page = autograd.explore(loss, highlight=weight).save(folder / "graph.html")
+    print(f"wrote {page}: open it in a browser and press Step to walk backward node by node")
 
     rule("how weight.grad was made: explain_grad")
     explanation = autograd.explain_grad(weight, loss)
@@ -177,6 +185,7 @@ def run(out: str | Path = "out") -> dict[str, Any]:
         "text": text,
         "svg": Path(svg),
         "dot": Path(dot),
+        "html": page,
         "zero_grad_nodes": zero,
         **readme,
     }

@@ -143,6 +143,18 @@ def luminance(color: str) -> float:
 
 
 NUM = r"-?\d+\.\d+(?:e[-+]\d+)?"
+F = rf"\(?({NUM})\)?"  # a number in a caption: negative factors come in parentheses
+
+
+def explained(v: Value, root: Value) -> list[str]:
+    """explain_grad's caption lines: the one explanation model a drawing's caption shows."""
+    return ag.explain_grad(v, root).caption()
+
+
+def shows_explanation(caption: str, v: Value, root: Value) -> bool:
+    flat = " ".join(caption.split())
+    return all(" ".join(line.split()) in flat for line in explained(v, root))
+
 
 # ---------------------------------------------------------------------------------------------
 # Graphs
@@ -342,8 +354,13 @@ def test_cluster_false_draws_no_subgraphs() -> None:
 def test_heat_map_darkens_with_relative_abs_grad_and_marks_exact_zeros() -> None:
     n = net()
     d = parse(draw_graph(n.loss).source)
-    values = [k for k in d.nodes if k.startswith("v")]
+    values = [k for k in d.nodes if k.startswith("v") and "grad " in d.nodes[k]]
     grads = {k: float(re.search(rf"grad ({NUM})", d.nodes[k]).group(1)) for k in values}  # type: ignore[union-attr]
+    # constants (the 1.0 of y - 1 is a Value here; 2 of the power is a number): value only
+    consts = [k for k in d.nodes if k.startswith("v") and k not in values]
+    order = ag.topological_order(n.loss)
+    assert len(consts) == sum(1 for v in order if v.grad is None) > 0
+    assert all("dotted" in d.attrs[k] and "dashed" not in d.attrs[k] for k in consts)
     nonzero = sorted((abs(g), luminance(fill_of(d.attrs[k]))) for k, g in grads.items() if g)
     # darker (lower luminance) never goes with a smaller |grad| (4-decimal ties aside)
     for (g1, l1), (g2, l2) in itertools.pairwise(nonzero):
@@ -361,7 +378,7 @@ def test_heat_map_darkens_with_relative_abs_grad_and_marks_exact_zeros() -> None
     assert not any("dashed" in d.attrs[k] for k, g in grads.items() if g != 0.0)
     assert zero_fills.isdisjoint({fill_of(d.attrs[k]) for k, g in grads.items() if g != 0.0})
     # the legend: relative scale with the max, and the exact-zero style
-    gmax = max(abs(v.grad) for v in ag.topological_order(n.loss))
+    gmax = max(abs(v.grad) for v in ag.topological_order(n.loss) if v.grad is not None)
     assert f"max {gmax:.4f}" in d.caption and "100%" in d.caption
     assert "grad exactly 0 (dashed)" in d.caption
 
@@ -459,7 +476,7 @@ def test_weight_caption_is_delta_times_input_with_the_graphs_numbers() -> None:
     wz, _, _, y = n.out
     d = parse(draw_graph(n.loss, highlight=w[0]).source)
     m = re.search(
-        rf"dL/dw = δ · x = \(dL/da · da/dz\) · x = \(({NUM}) · ({NUM})\) · ({NUM}) = ({NUM})",
+        rf"dL/dw0 = delta \* x0 = \(dL/da \* da/dz\) \* x0 = \({F} \* {F}\) \* {F} = {F}",
         d.caption,
     )
     assert m, d.caption
@@ -472,9 +489,9 @@ def test_weight_caption_is_delta_times_input_with_the_graphs_numbers() -> None:
     assert x == pytest.approx(n.x[0].data, abs=1e-4)
     assert total == pytest.approx(w[0].grad, abs=1e-4)
     assert total == pytest.approx(central_difference(0, 1, 0), abs=1e-4)
-    assert f"w.grad = {w[0].grad:.4f}" in d.caption
-    assert f"δ = dL/dz = {z.grad:.4f}" in d.caption
-    assert "differs" not in d.caption
+    assert f"matches .grad = {w[0].grad:.4f}" in d.caption
+    assert shows_explanation(d.caption, w[0], n.loss)
+    assert "but .grad" not in d.caption
     # the highlighted weight's node has the thick border
     hid = [k for k, t in d.nodes.items() if t.startswith("w0\ndata -0.5000")]
     assert "penwidth=3.5" in d.attrs[hid[0]]
@@ -484,9 +501,10 @@ def test_output_weight_caption_uses_the_output_activation() -> None:
     n = net()
     wz, _, _, y = n.out
     d = parse(draw_graph(n.loss, highlight=wz[2]).source)
-    m = re.search(rf"= \(({NUM}) · ({NUM})\) · ({NUM}) = ({NUM})", d.caption)
+    m = re.search(rf"\(dL/da \* da/dz\) \* \w+ = \({F} \* {F}\) \* {F} = {F}", d.caption)
     assert m, d.caption
     dlda, dadz, x, total = (float(t) for t in m.groups())
+    assert shows_explanation(d.caption, wz[2], n.loss)
     assert dlda == pytest.approx(2 * (y.data - 1.0), abs=1e-4)
     assert dadz == pytest.approx(1 - y.data**2, abs=1e-4)
     assert x == pytest.approx(n.hidden[2][3].data, abs=1e-4)  # the dead ReLU's output: 0
@@ -500,7 +518,7 @@ def test_weight_of_a_linear_neuron_caption_is_delta_times_input() -> None:
     loss = z * z + z  # z has two uses: no single activation
     loss.backward()
     d = parse(draw_graph(loss, highlight=w).source)
-    m = re.search(rf"dL/dw = δ · x = dL/dz · x = ({NUM}) · ({NUM}) = ({NUM})", d.caption)
+    m = re.search(rf"dL/dw = delta \* x = dL/dz \* x = {F} \* {F} = {F}", d.caption)
     assert m, d.caption
     delta, xv, total = (float(t) for t in m.groups())
     assert delta == pytest.approx(2 * z.data + 1, abs=1e-4)
@@ -515,9 +533,12 @@ def test_generic_caption_sums_dl_dc_times_dc_dv_over_every_use() -> None:
     out = p + q
     out.backward()
     d = parse(draw_graph(out, highlight=v).source)
-    m = re.search(rf"= ({NUM}) · ({NUM}) \+ ({NUM}) · ({NUM}) = ({NUM})", d.caption)
-    assert m, d.caption
-    g1, d1, g2, d2, total = (float(t) for t in m.groups())
+    routes = re.findall(rf"dL/dc \* dc/dv = {F} \* {F} = {F}", d.caption)
+    m = re.search(rf"dL/dv = {F} \+ {F} = {F}", d.caption)
+    assert m and len(routes) == 2, d.caption
+    (g1, d1, _), (g2, d2, _) = ((float(t) for t in r) for r in routes)
+    total = float(m.group(3))
+    assert shows_explanation(d.caption, v, out)
     assert (g1, g2) == (1.0, 1.0)
     assert {round(d1, 4), round(d2, 4)} == {round(k.data, 4), round(math.exp(0.7), 4)}
     assert total == pytest.approx(k.data + math.exp(0.7), abs=1e-4)
@@ -526,7 +547,7 @@ def test_generic_caption_sums_dl_dc_times_dc_dv_over_every_use() -> None:
 
 def test_highlighting_the_root_says_dl_dl_is_one() -> None:
     g = tiny()
-    assert "dL/dL = 1" in parse(draw_graph(g["e"], highlight=g["e"]).source).caption
+    assert "is L itself: dL/de = 1" in parse(draw_graph(g["e"], highlight=g["e"]).source).caption
 
 
 def test_caption_flags_a_grad_accumulated_over_two_backward_calls() -> None:
@@ -535,7 +556,7 @@ def test_caption_flags_a_grad_accumulated_over_two_backward_calls() -> None:
     out.backward()
     v.grad = 0.0  # an optimizer's zero_grad clears the parameters only...
     out.backward()  # ...so v.grad = 3 but out.grad = 2: the caption's sum gives 6
-    assert "differs" in parse(draw_graph(out, highlight=v).source).caption
+    assert "but .grad = 3.0000" in parse(draw_graph(out, highlight=v).source).caption
 
 
 def test_highlight_through_exponentially_many_paths_stays_linear() -> None:
@@ -552,9 +573,9 @@ def test_highlight_through_exponentially_many_paths_stays_linear() -> None:
     assert {d.nodes[s].split("\n")[0] for s, _ in thin} == {"data 0.5000", "data 0.0100"}
     assert len(thin) == 3 * 300
     assert len(d.nodes) == len(order) + sum(1 for v in order if v.op_info)
-    shown = re.search(rf"v.grad = ({NUM})", d.caption)
+    shown = re.search(rf"matches \.grad = ({NUM})", d.caption)
     assert shown and float(shown.group(1)) == pytest.approx(x.grad, rel=1e-4)
-    assert "differs" not in d.caption
+    assert "but .grad" not in d.caption
 
 
 def test_highlight_must_be_in_the_graph() -> None:
@@ -661,7 +682,7 @@ def test_highlight_of_an_nn_mlp_weight_matches_central_difference() -> None:
     loss = y * y
     loss.backward()
     d = parse(draw_graph(loss, highlight=w).source)
-    m_ = re.search(rf"· x = \(({NUM}) · ({NUM})\) · ({NUM}) = ({NUM})", d.caption)
+    m_ = re.search(rf"\* \w+ = \({F} \* {F}\) \* {F} = {F}", d.caption)
     assert m_, d.caption
     total = float(m_.group(4))
     h = 1e-6
@@ -937,22 +958,114 @@ def test_weight_with_a_penalty_sums_delta_x_and_the_penalty_term() -> None:
 
     loss, w, z = loss_at(0.7)
     d = parse(draw_graph(loss, highlight=w).source)
-    m = re.search(
-        rf"= ({NUM}) · ({NUM}) \+ ({NUM}) · ({NUM}) \+ ({NUM}) · ({NUM}) = ({NUM})", d.caption
-    )
+    m = re.search(rf"dL/dw = {F} \+ {F} \+ {F} = {F}", d.caption)
     assert m, d.caption
     g = [float(t) for t in m.groups()]
-    assert g[0] == pytest.approx(z.grad, abs=1e-4) and g[1] == -0.4  # delta * x
-    assert g[2:6] == [0.01, 0.7, 0.01, 0.7]  # d(0.01 w w)/dw, one term per use of w
+    routes = re.findall(rf"dL/dc \* dc/dw = {F} \* {F} = {F}", d.caption)
+    assert [float(t) for r in routes for t in r[:2]] == [0.01, 0.7, 0.01, 0.7]  # d(0.01 w w)/dw
+    assert g[0] == pytest.approx(z.grad * -0.4, abs=1e-4)  # delta * x
     h = 1e-6
     numeric = (loss_at(0.7 + h)[0].data - loss_at(0.7 - h)[0].data) / (2 * h)
-    assert g[6] == pytest.approx(numeric, abs=1e-4)
+    assert g[3] == pytest.approx(numeric, abs=1e-4)
     a = 1 - math.tanh(z.data) ** 2
     detail = re.search(
-        rf"as a neuron weight: .* = \(({NUM}) · ({NUM})\) · ({NUM}) = ({NUM})", d.caption
+        rf"delta \* x = \(dL/da \* da/dz\) \* x = \({F} \* {F}\) \* {F} = {F}", d.caption
     )
     assert detail, d.caption
     dlda, dadz, x, term = (float(t) for t in detail.groups())
     assert dadz == pytest.approx(a, abs=1e-4) and x == -0.4
     assert dlda == pytest.approx(2 * (math.tanh(z.data) - 1.0), abs=1e-4)
     assert term == pytest.approx(z.grad * -0.4, abs=1e-4)
+
+
+@pytest.mark.parametrize("label", ["", " ", "\t", "\n", " \r\n "])
+@pytest.mark.parametrize("scope", ["a..b", "\t.x", "x. "])
+def test_blank_labels_and_scopes_render_with_the_system_renderer(label: str, scope: str) -> None:
+    if REAL_DOT is None and PURE is None:
+        pytest.skip("no renderer")
+    with ag.scope(scope):
+        a = Value(1.5, label)
+        y = (a * a).tanh()
+        y.label = label
+    y.backward()
+    for opts in ({}, {"show_data": False, "show_grad": False}):
+        src = draw_graph(y, **opts).source
+        assert "<B></B>" not in src and not re.search(r"<B>\s+</B>", src)
+        svg = render_mod.render_source(src, "svg")
+        ET.fromstring(svg)  # well-formed
+
+
+def test_constants_show_their_value_only_in_a_quiet_style_unlike_a_zero_grad() -> None:
+    x = Value(-1.0, "x")
+    y = (x * 3.0).relu() + 2.5  # a dead ReLU: x.grad is exactly 0; 3.0 and 2.5 are constants
+    y.backward()
+    d = parse(draw_graph(y).source)
+    consts = [k for k, t in d.nodes.items() if t in ("data 3.0000", "data 2.5000")]
+    assert len(consts) == 2
+    assert all("grad" not in d.nodes[k] and "dotted" in d.attrs[k] for k in consts)
+    assert all("fillcolor" not in d.attrs[k] for k in consts)  # never heat-coloured
+    (xk,) = d.by_text("x")
+    assert d.nodes[xk].endswith("grad 0.0000") and "dashed" in d.attrs[xk]
+    assert "constant (no grad)" in d.caption
+
+
+CAT, SLEEP = shutil.which("cat") or "cat", shutil.which("sleep") or "sleep"
+CRASHING_DOT = f"""#!/bin/sh
+{CAT} > /dev/null
+echo "memory allocation of 144576846964 bytes failed" >&2
+echo "stack backtrace:" >&2
+echo "   0: std::backtrace_rs::backtrace::libunwind::trace" >&2
+kill -ABRT $$
+"""
+SLOW_DOT = f"#!/bin/sh\n{CAT} > /dev/null\nexec {SLEEP} 30\n"
+
+
+@pytest.mark.parametrize("program", [CRASHING_DOT, SLOW_DOT])
+def test_a_renderer_crash_or_timeout_is_a_renderer_error_naming_it_and_the_size(
+    program: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    arrange(monkeypatch, tmp_path, dot=program)
+    monkeypatch.setattr(render_mod, "RENDER_TIMEOUT", 0.5)
+    monkeypatch.setattr(render_mod.render_source, "__kwdefaults__", {"timeout": 0.5})
+    g = tiny()
+    n_values = len(ag.topological_order(g["e"]))
+    n_ops = sum(1 for v in ag.topological_order(g["e"]) if v.op_info is not None)
+    with pytest.raises(ag.RendererError) as err:
+        render_graph(g["e"], tmp_path / "g.svg")
+    msg = str(err.value)
+    assert "dot (" in msg and f"{n_values + n_ops} nodes" in msg and "draw less" in msg
+    assert "backtrace" not in msg and "libunwind" not in msg
+    assert ("memory allocation" in msg) == (program == CRASHING_DOT)
+    assert ("within 0.5 s" in msg) == (program == SLOW_DOT)
+    assert not (tmp_path / "g.svg").exists()
+
+
+@needs_dot
+def test_with_dot_sibling_neuron_clusters_stack_in_index_order(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import autograd.draw as draw_mod
+    import nn
+
+    arrange(monkeypatch, tmp_path, dot=f"#!/bin/sh\nexec '{REAL_DOT}' \"$@\"\n")
+    m = nn.MLP(2, [4, 1], activation="tanh", seed=1)
+    loss = m([0.5, -1.0]) ** 2
+    loss.backward()
+    p = draw_mod.plan(loss, draw_mod.DrawOptions())
+    svg = ET.fromstring(render_mod.render_source(draw_mod.drawing(p).source, "svg"))
+    top: dict[str, float] = {}
+    for g in svg.iter(f"{SVG_NS}g"):
+        if g.get("class") == "cluster":
+            k = int((g.findtext(f"{SVG_NS}title") or "").removeprefix("cluster_"))
+            shape = g.find(f"{SVG_NS}path")
+            if shape is None:
+                shape = g.find(f"{SVG_NS}polygon")
+            assert shape is not None
+            nums = re.findall(r"-?\d+(?:\.\d+)?", shape.get("d") or shape.get("points") or "")
+            top[p.cluster_paths[k]] = min(float(y) for y in nums[1::2])
+    graph = ag.Graph(loss)
+    first = [nr for nr in graph.neurons if all(graph.ops[x] is None for x in nr.inputs)]
+    layer0 = [nr.name for nr in first]  # in the order of their z: the index order
+    assert len(layer0) == 4 and all(path in top for path in layer0), sorted(top)
+    ys = [top[path] for path in layer0]
+    assert ys == sorted(ys), dict(zip(layer0, ys))  # SVG y grows downwards: neuron 0 on top

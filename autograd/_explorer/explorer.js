@@ -1,0 +1,221 @@
+// deltagrad explorer: step through backward on an inline SVG drawn by Graphviz.
+// Plain JavaScript, no framework, nothing fetched. Data: the JSON in #deltagrad-data.
+(function () {
+  "use strict";
+  var D = JSON.parse(document.getElementById("deltagrad-data").textContent);
+  var svg = document.querySelector("#stage svg");
+  var num = function (x) { return typeof x === "string" ? Number(x) : x; };
+  var nodes = D.nodes;
+  var elOf = {};
+  svg.querySelectorAll("g.node[data-node]").forEach(function (g) { elOf[g.dataset.node] = g; });
+  var running = [];
+  var history = [];
+  var k = 0;
+  var timer = null;
+
+  function fmt(x) {
+    if (x === null) return "";
+    if (!isFinite(x)) return String(x);
+    var a = Math.abs(x);
+    return (a === 0 || (a >= 1e-3 && a < 1e6)) ? x.toFixed(4) : x.toExponential(4);
+  }
+  function start() {
+    running = nodes.map(function (n, i) {
+      if (n.grad === null) return null;
+      return i === nodes.length - 1 ? num(D.seed) : 0;
+    });
+  }
+  function show(i) {
+    var g = elOf[i];
+    if (!g) return;
+    var r = running[i];
+    g.setAttribute("data-grad", r === null ? "" : String(r));
+    var t = g.querySelector("text.grad");
+    if (t) t.textContent = "grad " + fmt(r);
+  }
+  function edgeNote(c, pos, text) {
+    var e = document.getElementById("e" + c + "_" + pos);
+    if (!e) return;
+    var old = e.querySelector("text.contrib");
+    if (old) old.remove();
+    e.classList.toggle("flow", text !== null);
+    if (text === null) return;
+    var path = e.querySelector("path");
+    if (!path) return;
+    var p = path.getPointAtLength(path.getTotalLength() / 2);
+    var t = document.createElementNS("http://www.w3.org/2000/svg", "text");
+    t.setAttribute("class", "contrib");
+    t.setAttribute("x", p.x); t.setAttribute("y", p.y - 3);
+    t.setAttribute("text-anchor", "middle");
+    t.textContent = text;
+    e.appendChild(t);
+  }
+  function mark(c, on) {
+    var g = elOf[c];
+    if (g) { g.classList.toggle("final", on); }
+  }
+  function current() {
+    svg.querySelectorAll("g.node.current").forEach(function (g) { g.classList.remove("current"); });
+    if (k > 0 && elOf[D.steps[k - 1]]) elOf[D.steps[k - 1]].classList.add("current");
+  }
+  function step() {
+    if (k >= D.steps.length) return false;
+    var c = D.steps[k];
+    var n = nodes[c];
+    var g = running[c];
+    var saved = n.parents.map(function (q) { return running[q]; });
+    n.parents.forEach(function (q, pos) {
+      var local = num(n.partials[pos]);
+      var contrib = g * local;
+      edgeNote(c, pos, "\u2202 " + fmt(local) + " \u00b7 " + fmt(g) + " = " + fmt(contrib));
+      if (running[q] !== null) { running[q] += contrib; show(q); }
+    });
+    history.push(saved);
+    mark(c, true);
+    k += 1;
+    refresh();
+    return true;
+  }
+  function back() {
+    if (k === 0) return;
+    k -= 1;
+    var c = D.steps[k];
+    var saved = history.pop();
+    nodes[c].parents.forEach(function (q, pos) {
+      running[q] = saved[pos];
+      edgeNote(c, pos, null);
+    });
+    // a parent listed twice: restore in reverse so the first saved value wins
+    for (var pos = saved.length - 1; pos >= 0; pos--) running[nodes[c].parents[pos]] = saved[pos];
+    nodes[c].parents.forEach(function (q) { show(q); });
+    mark(c, false);
+    refresh();
+  }
+  function reset() {
+    stop();
+    while (k > 0) back();
+    start();
+    nodes.forEach(function (_, i) { show(i); });
+    refresh();
+  }
+  function stop() {
+    if (timer !== null) { clearInterval(timer); timer = null; }
+    document.getElementById("play").setAttribute("aria-pressed", "false");
+  }
+  function play() {
+    if (timer !== null) { stop(); return; }
+    document.getElementById("play").setAttribute("aria-pressed", "true");
+    timer = setInterval(function () { if (!step()) stop(); }, 600);
+  }
+  function refresh() {
+    current();
+    var s = document.getElementById("status");
+    if (k === 0) {
+      s.textContent = "Before backward: only the root has its gradient (" + D.steps.length +
+        " steps).";
+    } else {
+      var c = D.steps[k - 1];
+      s.textContent = "Step " + k + " / " + D.steps.length + ": the gradient of " +
+        nodes[c].name + " is final; its parents receive g \u00b7 local.";
+    }
+    document.getElementById("back").disabled = k === 0;
+    document.getElementById("step").disabled = k >= D.steps.length;
+    if (selected !== null) panel(selected);
+  }
+
+  var selected = null;
+  function row(dl, term, value) {
+    var dt = document.createElement("dt"); dt.textContent = term;
+    var dd = document.createElement("dd"); dd.textContent = value;
+    dl.appendChild(dt); dl.appendChild(dd);
+  }
+  function panel(i) {
+    if (selected !== null && elOf[selected]) elOf[selected].classList.remove("selected");
+    selected = i;
+    if (elOf[i]) elOf[i].classList.add("selected");
+    var n = nodes[i];
+    var box = document.getElementById("panel");
+    box.replaceChildren();
+    var h = document.createElement("h2");
+    h.textContent = n.label || n.name;
+    box.appendChild(h);
+    var dl = document.createElement("dl");
+    row(dl, "node", "#" + i + (n.scope ? " in " + n.scope : ""));
+    row(dl, "op", n.op || "(leaf: " + n.role + ")");
+    row(dl, "data", fmt(num(n.data)));
+    row(dl, "grad", n.grad === null ? "none (a constant)" : fmt(num(n.grad)));
+    if (n.grad !== null) row(dl, "shown grad", fmt(running[i]));
+    n.parents.forEach(function (q, pos) {
+      row(dl, "\u2202/\u2202in" + pos, fmt(num(n.partials[pos])) + "  (" + nodes[q].name + ")");
+    });
+    box.appendChild(dl);
+    var pre = document.createElement("pre");
+    pre.textContent = n.explain;
+    box.appendChild(pre);
+  }
+
+  // clusters: click to collapse / expand (hides the nodes and edges inside)
+  function toggleCluster(g) {
+    var idx = g.getAttribute("data-cluster");
+    var on = !g.classList.contains("collapsed");
+    g.classList.toggle("collapsed", on);
+    svg.querySelectorAll("[data-clusters]").forEach(function (el) {
+      var inside = (" " + el.getAttribute("data-clusters") + " ").indexOf(" " + idx + " ") >= 0;
+      if (!inside) return;
+      el.classList.toggle("hidden-by-cluster", on);
+    });
+  }
+
+  // pan and zoom on the viewBox
+  var vb = svg.viewBox.baseVal;
+  var drag = null;
+  var stage = document.getElementById("stage");
+  stage.addEventListener("wheel", function (ev) {
+    ev.preventDefault();
+    var f = ev.deltaY > 0 ? 1.15 : 1 / 1.15;
+    var r = svg.getBoundingClientRect();
+    var px = vb.x + (ev.clientX - r.left) / r.width * vb.width;
+    var py = vb.y + (ev.clientY - r.top) / r.height * vb.height;
+    vb.x = px - (px - vb.x) * f; vb.y = py - (py - vb.y) * f;
+    vb.width *= f; vb.height *= f;
+  }, { passive: false });
+  stage.addEventListener("mousedown", function (ev) {
+    drag = { x: ev.clientX, y: ev.clientY, moved: false };
+    stage.classList.add("dragging");
+  });
+  window.addEventListener("mousemove", function (ev) {
+    if (!drag) return;
+    var r = svg.getBoundingClientRect();
+    var dx = (ev.clientX - drag.x) / r.width * vb.width;
+    var dy = (ev.clientY - drag.y) / r.height * vb.height;
+    if (Math.abs(ev.clientX - drag.x) + Math.abs(ev.clientY - drag.y) > 3) drag.moved = true;
+    vb.x -= dx; vb.y -= dy;
+    drag.x = ev.clientX; drag.y = ev.clientY;
+  });
+  window.addEventListener("mouseup", function () {
+    stage.classList.remove("dragging");
+    setTimeout(function () { drag = null; }, 0);
+  });
+  svg.addEventListener("click", function (ev) {
+    if (drag && drag.moved) return;
+    var g = ev.target.closest("g.node[data-node]");
+    if (g) { panel(Number(g.dataset.node)); return; }
+    var c = ev.target.closest("g.cluster[data-cluster]");
+    if (c) toggleCluster(c);
+  });
+
+  document.getElementById("step").addEventListener("click", function () { stop(); step(); });
+  document.getElementById("back").addEventListener("click", function () { stop(); back(); });
+  document.getElementById("play").addEventListener("click", play);
+  document.getElementById("reset").addEventListener("click", reset);
+  document.getElementById("forward").addEventListener("change", function (ev) {
+    document.body.classList.toggle("forward-only", ev.target.checked);
+  });
+  document.addEventListener("keydown", function (ev) {
+    if (ev.key === "ArrowRight") { stop(); step(); ev.preventDefault(); }
+    if (ev.key === "ArrowLeft") { stop(); back(); ev.preventDefault(); }
+  });
+  start();
+  nodes.forEach(function (_, i) { show(i); });
+  refresh();
+})();
