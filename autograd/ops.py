@@ -663,4 +663,3 @@ DOT: Op = _builtin(
     code=_dot_code, grad_code=_dot_grad_code,
     structure="affine", roles=_dot_roles,
 )  # fmt: skip
-NEURON_OP = DOT  # TEMP
