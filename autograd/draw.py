@@ -353,7 +353,7 @@ def _collapse(graph: Graph, group_of: list[int]) -> list[_Group]:
             if k is not None:
                 _join(groups[k], k, i, graph, group_of, call_of, i in zs)
                 break
-            s = s.rpartition(".")[0]
+            s = scope_parent(s)
     return groups
 
 
@@ -400,7 +400,7 @@ def _place_nodes(p: Plan) -> tuple[dict[str, list[str]], dict[str, int]]:
             bucket.append(f"\to{i} [label=<{_html(op.symbol) or ' '}>{_OP_ATTRS}]\n")
             first_op.setdefault(place, i)
     for k, nr in enumerate(p.groups):
-        place = nr.scope.rpartition(".")[0] if p.opts.cluster else ""
+        place = scope_parent(nr.scope) if p.opts.cluster else ""
         buckets.setdefault(place, []).append(_group_node(p, k, nr))
         first_op[place] = min(first_op.get(place, nr.zs[0]), nr.zs[0])
     return buckets, first_op
@@ -416,7 +416,7 @@ def _clusters(buckets: dict[str, list[str]], paths: list[str]) -> list[str]:
         q = path
         while q not in children:
             chain.append(q)
-            q = q.rpartition(".")[0]
+            q = scope_parent(q)
         for c in reversed(chain):
             children[q].append(c)
             children[c] = []
@@ -432,7 +432,7 @@ def _clusters(buckets: dict[str, list[str]], paths: list[str]) -> list[str]:
         shade = _CLUSTER_FILLS[min(depth, len(_CLUSTER_FILLS) - 1)]
         out.append(f"\tsubgraph cluster_{count} {{\n")
         out.append(
-            f"\t\tlabel={_title(path.rpartition('.')[2])} "
+            f"\t\tlabel={_title(scope_title(path))} "
             f'style="rounded,filled" fillcolor="{shade}" color="#a3aec2" fontsize=10 labeljust=l\n'
         )
         count += 1
@@ -443,6 +443,33 @@ def _clusters(buckets: dict[str, list[str]], paths: list[str]) -> list[str]:
         # dot then stacks neuron0 on top of neuron1, as a reader expects.
         stack.extend((c, depth + 1) for c in reversed(children[path]))
     return out
+
+
+def _scope_parts(path: str) -> list[str]:
+    """A scope path's levels, an index kept with the name before it: ``layers.0.neurons.2``
+    is the two levels ``layers.0`` and ``neurons.2`` (``nn``'s scopes are its parameter
+    names), ``mlp.layer0`` is ``mlp`` and ``layer0``."""
+    parts: list[str] = []
+    for part in path.split(".") if path else ():
+        if part.isdigit() and parts:
+            parts[-1] += "." + part
+        else:
+            parts.append(part)
+    return parts
+
+
+def scope_parent(path: str) -> str:
+    """The enclosing scope of ``path`` (``""`` at the top)."""
+    return ".".join(_scope_parts(path)[:-1])
+
+
+def scope_title(path: str) -> str:
+    """How a scope's cluster is titled: its last level, ``neurons.2`` as ``neuron 2``."""
+    parts = _scope_parts(path)
+    name, _, index = (parts[-1] if parts else "").partition(".")
+    if index:
+        return f"{name[:-1] if name.endswith('s') else name} {index}"
+    return name
 
 
 def _title(name: str) -> str:
@@ -490,7 +517,7 @@ def _value_node(p: Plan, i: int) -> str:
 def _group_node(p: Plan, k: int, nr: _Group) -> str:
     """The DOT line of collapsed neuron ``g{k}``: z, a and delta of its first calls."""
     data, grads = p.graph.data, p.graph.grads
-    name = nr.scope.rpartition(".")[2]
+    name = scope_title(nr.scope)
     calls = len(nr.zs)
     head = f"<B>{_html(name)}</B>" if name.strip() else "neuron"
     rows = [head + (f" ({calls} calls)" if calls > 1 else "")]

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ._render import render_source, write_atomic
-from .draw import DrawOptions, Plan, drawing, local_partials, plan
+from .draw import DrawOptions, Plan, drawing, local_partials, plan, scope_parent
 from .engine import Value
 from .explain import explain_grad
 from .graph import Graph
@@ -219,13 +219,13 @@ def _inside(name: str, p: Plan, clusters: dict[str, int]) -> list[str]:
     if m is None or not p.opts.cluster:
         return []
     i = int(m.group(2))
-    scope = p.groups[i].scope.rpartition(".")[0] if m.group(1) == "g" else p.graph.scope(i)
+    scope = scope_parent(p.groups[i].scope) if m.group(1) == "g" else p.graph.scope(i)
     out = []
     while scope:
         k = clusters.get(scope)
         if k is not None:
             out.append(str(k))
-        scope = scope.rpartition(".")[0]
+        scope = scope_parent(scope)
     return out
 
 

@@ -1069,3 +1069,17 @@ def test_with_dot_sibling_neuron_clusters_stack_in_index_order(
     assert len(layer0) == 4 and all(path in top for path in layer0), sorted(top)
     ys = [top[path] for path in layer0]
     assert ys == sorted(ys), dict(zip(layer0, ys))  # SVG y grows downwards: neuron 0 on top
+
+
+def test_nn_scopes_cluster_as_layer_and_neuron_with_their_index() -> None:
+    import nn
+    from autograd.draw import scope_parent, scope_title
+
+    assert scope_parent("layers.0.neurons.2") == "layers.0" and scope_parent("layers.0") == ""
+    assert scope_title("layers.0.neurons.2") == "neuron 2" and scope_title("mlp.layer0") == "layer0"
+    model = nn.MLP(2, [2, 1], seed=0)
+    loss = nn.mse_loss(model([1.0, -1.0]), 0.5)
+    loss.backward()
+    src = ag.draw_graph(loss).source
+    assert "<B>layer 0</B>" in src and "<B>neuron 1</B>" in src and "<B>layer 1</B>" in src
+    assert "<B>neurons</B>" not in src and "<B>0</B>" not in src
