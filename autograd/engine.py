@@ -209,7 +209,7 @@ class Value(_Base):
         if not self.requires_grad:
             _not_differentiable(self)
         with _backward_lock:
-            _commit(_backward(self, seed))
+            _commit(_backward({self: seed}))
         _state.last_root = weakref.ref(self)
 
 
@@ -374,19 +374,22 @@ def _needs_grad(node: Value) -> list[Value]:
     return [x for x in _inputs(node) if type(x) is not float and x.requires_grad]
 
 
-def _backward(root: Value, seed: float) -> dict[Value, float]:
-    """This pass's gradient of every node that requires grad, in a dict of the walk's own:
-    for each node from the root back, ``g * partial_i`` goes to each input (``Op.chain``)."""
-    grads = {root: seed}
-    for node in reversed(walk(root, _needs_grad)):
+def _backward(
+    roots: dict[Value, Any], chain: Callable[[Value, Any], Sequence[Any]] | None = None
+) -> dict[Value, Any]:
+    """This pass's gradient of each node requiring grad, from ``roots`` (root -> seed): from the
+    roots back, ``g * partial_i`` goes to each input (``Op.chain``, or a ``chain(node, g)``
+    of Values from :func:`autograd.grad`, whose sums then start at the first step, not 0.0)."""
+    grads, tops, hub = dict(roots), list(roots), _const(0.0)  # hub: above all roots, one walk
+    for node in reversed(walk(hub, lambda v: tops if v is hub else _needs_grad(v))):
         row = node._fn
         if row is None:
-            continue  # a leaf: it only receives
-        g = grads[node]
-        inputs = _inputs(node)
-        for x, c in zip(inputs, row.chain(g, [_data(x) for x in inputs], node.data)):
+            continue  # a leaf (or the hub): it only receives
+        g, inputs = grads[node], _inputs(node)
+        steps = chain(node, g) if chain else row.chain(g, [_data(x) for x in inputs], node.data)
+        for x, c in zip(inputs, steps):
             if type(x) is not float and x.requires_grad:
-                grads[x] = grads.get(x, 0.0) + c
+                grads[x] = c if chain and x not in grads else grads.get(x, 0.0) + c
     return grads
 
 
