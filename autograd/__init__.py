@@ -26,6 +26,7 @@ from .engine import (
     sum as sum,  # not in __all__: a star import must not shadow the builtin
 )
 from .graph import Graph
+from .higher import grad, gradgradcheck, hessian
 from .explain import Explanation, explain_grad
 from .gradcheck import GradcheckError, gradcheck
 from .ops import OPS, Op, get_op
@@ -53,7 +54,10 @@ __all__ = [
     "enable_grad",
     "explain_grad",
     "get_op",
+    "grad",
     "gradcheck",
+    "gradgradcheck",
+    "hessian",
     "is_fast",
     "is_grad_enabled",
     "no_grad",

@@ -200,9 +200,15 @@ def _message(
     eps: float,
     atol: float,
     rtol: float,
+    *,
+    check: str = "gradcheck",
+    claim: str = "backward disagrees",
+    kind: str = "Jacobian",
 ) -> str:
+    """The verdict of a failed check (gradcheck's, or ``gradgradcheck``'s with its own
+    ``check`` name, ``claim`` and ``kind`` of derivative), one line per mismatching input."""
     head = (
-        f"gradcheck: backward disagrees with central differences for {len(mismatches)} of "
+        f"{check}: {claim} with central differences for {len(mismatches)} of "
         f"{n_inputs} input(s) (rule |analytical - numerical| <= atol + rtol * |numerical|, "
         f"eps={eps!r}, atol={atol!r}, rtol={rtol!r}):"
     )
@@ -210,7 +216,7 @@ def _message(
     for m in mismatches:
         lab = f" ({labels[m.index]!r})" if labels[m.index] else ""
         lines.append(
-            f"  Jacobian mismatch for output 0 with respect to input {m.index}{lab}: "
+            f"  {kind} mismatch for output 0 with respect to input {m.index}{lab}: "
             f"analytical {m.analytical:.10g}, numerical {m.numerical:.10g}, "
             f"difference {m.difference:.3g} (allowed {m.allowed:.3g})"
         )

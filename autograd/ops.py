@@ -35,10 +35,12 @@ __all__ = [
     "OPS",
     "STRUCTURES",
     "SUM",
+    "VALUE_ROWS",
     "Op",
     "chain_sources",
     "get_op",
     "register",
+    "value_namespace",
 ]
 
 Template = str | Callable[[Sequence[str], str], str]
@@ -465,6 +467,43 @@ CODE_NAMESPACE: dict[str, object] = {
     "sigmoid": _sigmoid,
 }
 _FLOAT_GLOBALS: dict[str, Any] = {"__builtins__": {}, **CODE_NAMESPACE}
+
+#: The same names for Values, by the row that computes each: the third interpretation of the
+#: templates (:func:`autograd.grad` with ``create_graph=True`` evaluates the chain steps on
+#: Values, so the derivative is recorded as ordinary nodes). ``sign`` is piecewise constant
+#: (a number: its derivative is 0, PyTorch's |x|'' = 0) and ``where`` selects a branch.
+VALUE_ROWS: dict[str, str] = {
+    "exp": "exp",
+    "log": "log",
+    "tanh": "tanh",
+    "sqrt": "sqrt",
+    "sin": "sin",
+    "cos": "cos",
+    "fabs": "abs",
+    "sigmoid": "sigmoid",
+}
+_VALUE_NAMESPACE: dict[str, object] = {}
+
+
+def value_namespace() -> dict[str, object]:
+    """:data:`CODE_NAMESPACE`'s names bound for Values (see :data:`VALUE_ROWS`): each applies
+    its row to a Value (recording a node) and computes the float forward on a number. Built
+    on first use, since the engine imports this module."""
+    if not _VALUE_NAMESPACE:
+        from . import engine  # the reference's _apply, or the fast one set_fast installed
+
+        def on_values(row: Op) -> Callable[[Any], Any]:
+            def f(x: Any) -> Any:
+                return engine._apply(row, (x,)) if isinstance(x, engine.Value) else row.forward(x)
+
+            f.__name__ = row.name
+            return f
+
+        ns: dict[str, object] = {k: on_values(OPS[r]) for k, r in VALUE_ROWS.items()}
+        ns["sign"] = lambda x: _sign(x if type(x) is float else float(x))
+        ns["where"] = lambda c, a, b: a if c else b
+        _VALUE_NAMESPACE.update(ns)
+    return _VALUE_NAMESPACE
 
 
 def _builtin(**fields: object) -> Op:
