@@ -32,6 +32,7 @@ demo: setup
 	$(PY) -m demos.weight_sums
 	$(PY) -m demos.moons
 	$(PY) -m demos.graph
+	$(PY) -m demos.newton
 
 bench: setup
 	$(PY) -m benchmarks
