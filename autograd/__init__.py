@@ -25,10 +25,10 @@ from .engine import (
 from .engine import (
     sum as sum,  # not in __all__: a star import must not shadow the builtin
 )
-from .graph import Graph
-from .higher import grad, gradgradcheck, hessian
 from .explain import Explanation, explain_grad
 from .gradcheck import GradcheckError, gradcheck
+from .graph import Graph
+from .higher import grad, gradgradcheck, hessian
 from .ops import OPS, Op, get_op
 
 #: Marks this package as deltagrad's, so tests and users can tell it from HIPS autograd.

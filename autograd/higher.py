@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import engine
+from ._validate import _real
 from .context import enable_grad, is_grad_enabled
 from .define import not_twice_differentiable
 from .engine import Value
@@ -31,7 +32,7 @@ from .ops import Op, _InlineWhere, scaled, value_namespace
 
 __all__ = ["grad", "gradgradcheck", "hessian"]
 
-Step = Callable[[Any, Sequence[Any], Value, Sequence[float], float], Any]
+Step = Callable[[Any, Sequence[Any], Any, Sequence[float], float], Any]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -85,7 +86,7 @@ def _steps(row: Op, n: int) -> tuple[Step, ...]:
             src = ast.unparse(_OnData().visit(tree))
             code = compile(f"lambda g, xs, out, ds, out_d: {src}", f"<d{row.name}/dx{i}>", "eval")
         except (SyntaxError, ValueError) as e:
-            raise ValueError(f"op {row.name!r}: grad_code template {t!r} is not valid: {e}")
+            raise ValueError(f"op {row.name!r}: grad_code template {t!r} is not valid: {e}") from e
         made.append(eval(code, {"__builtins__": {}, **ns}))
     _STEPS[key] = found = tuple(made)
     return found
@@ -122,9 +123,7 @@ def _values(xs: object, what: str) -> list[Value]:
     out = list(items)
     for i, v in enumerate(out):
         if not isinstance(v, Value):
-            raise TypeError(
-                f"grad: {what} {i} must be a Value, got {type(v).__name__}: {v!r}"
-            )
+            raise TypeError(f"grad: {what} {i} must be a Value, got {type(v).__name__}: {v!r}")
     if not out:
         raise ValueError(f"grad: {what} is empty")
     return out
@@ -153,7 +152,7 @@ def _seeds(outs: list[Value], grad_outputs: object, keep_values: bool) -> dict[V
         elif isinstance(s, Value):
             s = s if keep_values else s.data
         else:
-            s = engine._real(s, f"grad: grad_outputs[{i}]")
+            s = _real(s, f"grad: grad_outputs[{i}]")
         seeds[o] = seeds[o] + s if o in seeds else s
     return seeds
 

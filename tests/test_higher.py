@@ -32,9 +32,13 @@ def _drop_this_modules_ops() -> Iterator[None]:
 
 # x^3 with its partial as a template (any order), as a float function only (first order), and
 # with a template that disagrees with its partials (a wrong second derivative).
-cube = define_op("h_cube", lambda x: x**3, lambda x, out: (3 * x * x,), grad_code=("3.0 * {0} * {0}",))
+cube = define_op(
+    "h_cube", lambda x: x**3, lambda x, out: (3 * x * x,), grad_code=("3.0 * {0} * {0}",)
+)
 plain_cube = define_op("h_plain_cube", lambda x: x**3, lambda x, out: (3 * x * x,))
-bad_cube = define_op("h_bad_cube", lambda x: x**3, lambda x, out: (3 * x * x,), grad_code=("3.0 * {0}",))
+bad_cube = define_op(
+    "h_bad_cube", lambda x: x**3, lambda x, out: (3 * x * x,), grad_code=("3.0 * {0}",)
+)
 
 
 def _first(xs: tuple[Value | None, ...]) -> Value:
@@ -115,7 +119,7 @@ def _points(op: autograd.Op, n: int) -> list[list[float]]:
     lo_hi = [op.input_domain(i) for i in range(n)]
     pts = [[lo + (hi - lo) * f for lo, hi in lo_hi] for f in (0.3, 0.55, 0.8)]
     if lo_hi[0][0] < 0.0 < lo_hi[0][1]:
-        pts.append([0.0] + pts[0][1:])
+        pts.append([0.0, *pts[0][1:]])
     return pts
 
 
@@ -261,7 +265,7 @@ def test_bad_arguments_raise_naming_the_problem() -> None:
     x = Value(1.0)
     with pytest.raises(TypeError, match="outputs 0 must be a Value"):
         grad([1.0], [x])  # type: ignore[list-item]
-    with pytest.raises(ValueError, match="input 0 .* does not require grad"):
+    with pytest.raises(ValueError, match=r"input 0 .* does not require grad"):
         grad(x * 2, [Value(1.0, requires_grad=False)])
     with pytest.raises(ValueError, match="inputs is empty"):
         grad(x * 2, [])
