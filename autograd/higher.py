@@ -27,7 +27,15 @@ from ._validate import _real
 from .context import enable_grad, is_grad_enabled
 from .define import not_twice_differentiable
 from .engine import Value
-from .gradcheck import GradcheckError, Mismatch, _analytical, _as_point, _call, _message
+from .gradcheck import (
+    GradcheckError,
+    _analytical,
+    _as_point,
+    _call,
+    _check_settings,
+    _compare,
+    _message,
+)
 from .ops import Op, _InlineWhere, scaled, value_namespace
 
 __all__ = ["grad", "gradgradcheck", "hessian"]
@@ -268,11 +276,7 @@ def gradgradcheck(
     if not callable(fn):
         raise TypeError(f"gradgradcheck: fn must be callable, got {type(fn).__name__}: {fn!r}")
     point, labels = _as_point(inputs)
-    for name, x in (("eps", eps), ("atol", atol), ("rtol", rtol)):
-        if not isinstance(x, numbers.Real) or not math.isfinite(x) or x < 0.0:
-            raise ValueError(f"gradgradcheck: {name} must be a finite number >= 0, got {x!r}")
-    if eps == 0.0:
-        raise ValueError("gradgradcheck: eps must be > 0, got 0")
+    _check_settings("gradgradcheck", eps, atol, rtol)
     rng = random.Random(len(point))
     v = [rng.choice((-1.0, 1.0)) * rng.uniform(0.5, 1.5) for _ in point]
 
@@ -302,12 +306,7 @@ def gradgradcheck(
             numerical.append((sides[0] - sides[1]) / (2.0 * eps))
         culprits = _suspects(out) or [f"  ops in the graph: {', '.join(_op_names(out))}"]
 
-    mismatches: list[Mismatch] = []
-    for j, (a, n) in enumerate(zip(analytical, numerical)):
-        allowed = atol + rtol * abs(n)
-        diff = abs(a - n)
-        if not (a == n or (math.isfinite(a) and math.isfinite(n) and diff <= allowed)):
-            mismatches.append(Mismatch(j, a, n, diff, allowed))
+    mismatches = _compare(analytical, numerical, atol, rtol)
     if mismatches:
         message = _message(
             mismatches, labels, len(point), eps, atol, rtol, check="gradgradcheck",
