@@ -370,3 +370,19 @@ def test_second_order_through_a_100k_step_chain_without_recursion() -> None:
 
 def test_torch_oracle_fixture_is_float64(torch: ModuleType) -> None:
     assert torch.get_default_dtype() == torch.float64
+
+
+def test_explain_grad_and_draw_graph_read_a_derivative_graph_like_any_graph() -> None:
+    """d/dx tanh(x^2) = 2x (1 - tanh^2 x^2) as a graph; its own derivative, by hand,
+    is 2 (1 - t^2) - 8 x^2 t (1 - t^2) with t = tanh(x^2)."""
+    x = Value(0.5, label="x")
+    (g,) = grad((x * x).tanh(), [x], create_graph=True)
+    assert g is not None
+    g.label = "dy/dx"
+    g.backward()
+    t = math.tanh(0.25)
+    assert math.isclose(x.grad, 2 * (1 - t * t) - 8 * 0.25 * t * (1 - t * t), rel_tol=1e-12)
+    text = str(autograd.explain_grad(x, g))
+    assert "'dy/dx'" in text and f"matches .grad = {x.grad:.4f}" in text
+    source = autograd.draw_graph(g).source
+    assert "dy/dx" in source and "tanh" in source
