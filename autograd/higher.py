@@ -13,6 +13,7 @@ selects a branch, so relu'' = 0 and |x|'' = 0 at the kinks as everywhere else).
 from __future__ import annotations
 
 import ast
+import gc
 import math
 import numbers
 import random
@@ -107,7 +108,7 @@ def _value_chain(node: Value, g: Any) -> list[Any]:
     row = node.op_info
     assert row is not None
     inputs = engine._inputs(node)
-    ds = [engine._data(x) for x in inputs]
+    ds = [x if type(x) is float else x.data for x in inputs]
     res: list[Any] = []
     for i, (x, step) in enumerate(zip(inputs, _steps(row, len(inputs)))):
         if type(x) is float or not x.requires_grad:
@@ -197,7 +198,14 @@ def grad(
             raise ValueError(f"grad: input {i} ({x!r}) does not require grad")
     record = bool(create_graph) and is_grad_enabled()
     seeds = _seeds(outs, grad_outputs, record)
-    grads = engine._backward(seeds, _value_chain if record else None)
+    enabled = gc.isenabled()
+    if enabled:
+        gc.disable()  # the pass makes no cycles: spare the collector walks over new nodes
+    try:
+        grads = engine._backward(seeds, _value_chain if record else None)
+    finally:
+        if enabled:
+            gc.enable()
     result: list[Value | None] = []
     for i, x in enumerate(ins):
         if x not in grads:
@@ -332,7 +340,7 @@ def _suspects(out: Value) -> list[str]:
         if row is None or row.builtin or row in seen:
             continue
         inputs = engine._inputs(node)
-        ds = [engine._data(x) for x in inputs]
+        ds = [x if type(x) is float else x.data for x in inputs]
         steps = _steps(row, len(inputs))
         partials = row.partials(*ds, node.data)
         for i, (step, p) in enumerate(zip(steps, partials)):
