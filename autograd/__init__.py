@@ -30,6 +30,7 @@ from .explain import Explanation, explain_grad
 from .explore import Explorer, explore
 from .gradcheck import GradcheckError, gradcheck
 from .graph import Graph
+from .higher import grad, gradgradcheck, hessian
 from .io import write_atomic
 from .ops import OPS, Op, get_op
 
@@ -62,7 +63,10 @@ __all__ = [
     "explain_grad",
     "explore",
     "get_op",
+    "grad",
     "gradcheck",
+    "gradgradcheck",
+    "hessian",
     "is_fast",
     "is_grad_enabled",
     "no_grad",

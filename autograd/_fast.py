@@ -420,7 +420,7 @@ def backward(self: Value, gradient: float = 1.0) -> None:
     try:
         with engine._backward_lock:
             if _state.anomaly:  # the reference pass, which checks every contribution
-                engine._commit(engine._backward(self, seed, True))
+                engine._commit(engine._backward({self: seed}, checked=True))
             else:
                 _backward(self, seed)
         _state.last_root = weakref.ref(self)

@@ -11,9 +11,9 @@ import numbers
 from collections.abc import Callable, Iterable, Sequence
 
 from .engine import Operand, Value, _apply
-from .ops import Op, register
+from .ops import CODE_NAMESPACE, Op, register
 
-__all__ = ["define_op"]
+__all__ = ["define_op", "not_twice_differentiable"]
 
 
 def define_op(
@@ -39,7 +39,10 @@ def define_op(
         symbol: Text drawn on the op node (default: ``name``).
         arity: Number of inputs (default: read from ``forward``'s signature).
         code: Optional expression template (``"{0} * exp({1})"``) for ``compile``.
-        grad_code: Optional partial templates, one per input, over ``{0}..`` and ``{out}``.
+        grad_code: Optional partial templates, one per input, over ``{0}..`` and ``{out}``
+            (``("2.0 * {0}",)`` for x^2), in the names of ``autograd.ops.CODE_NAMESPACE``.
+            With them the op is differentiable to any order (``autograd.grad`` with
+            ``create_graph=True`` evaluates them on Values); without, to first order only.
         doc: One line of math for docs and explanations.
         structure: What the op is, as the built-in rows declare it (:attr:`Op.structure`):
             ``"affine"`` (with ``roles``) makes its nodes neurons in drawings, explanations
@@ -149,3 +152,16 @@ def _positional_partials(
 
         return call
     return fn
+
+
+def not_twice_differentiable(op: Op) -> TypeError:
+    """The error for ``create_graph=True`` through a user op whose partials are only a float
+    function: a number cannot be differentiated again; templates can."""
+    return TypeError(
+        f"op {op.name!r}: its partials are given only as a float function, which cannot be "
+        "differentiated again (autograd.grad with create_graph=True, hessian, gradgradcheck). "
+        f"Declare them as templates as well: define_op({op.name!r}, forward, partials, "
+        "grad_code=(...)) with one expression per input over {0}, {1}, ... and {out}, e.g. "
+        'grad_code=("3.0 * {0} * {0}",) for x ** 3, in the names '
+        f"{', '.join(CODE_NAMESPACE)}"
+    )

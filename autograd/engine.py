@@ -73,11 +73,9 @@ class Value(_Base):
         requires_grad: Whether ``backward()`` computes a gradient for it (PyTorch's flag).
 
     Attributes:
-        data: The value (a float; assignable).
-        grad: d(root)/d(self) accumulated by :meth:`backward`: ``0.0`` to start with,
-            ``None`` for a value that does not require grad.
-        requires_grad: ``True`` for Values you make and every result computed from one;
-            ``False`` for constants (numbers used as operands) and results of constants only.
+        data: The value (a float; assignable). grad: d(root)/d(self) from :meth:`backward`
+            (``0.0`` to start with; ``None`` if it requires no grad). requires_grad: ``True``
+            for Values you make and results of one, ``False`` for constants and their results.
     """
 
     __slots__ = ("__weakref__", "_a", "_b", "_fn", "_meta", "data", "grad", "requires_grad")
@@ -94,8 +92,7 @@ class Value(_Base):
     _meta: tuple[str, str]  # (label, scope)
 
     def __init__(self, data: Number, label: str = "", requires_grad: bool = True) -> None:
-        t = type(data)
-        self.data = float(data) if t is float else _real(data, "Value")
+        self.data = data if type(data) is float else _real(data, "Value")
         self.requires_grad = bool(requires_grad)
         self.grad = 0.0 if requires_grad else None
         self._fn = self._a = self._b = None
@@ -187,12 +184,10 @@ class Value(_Base):
     def __ge__(self, other: Operand) -> bool:
         return self.data >= _number(other, ">=")
 
-    __eq__ = object.__eq__
-    __hash__ = object.__hash__
+    __eq__, __hash__ = object.__eq__, object.__hash__
 
     def __repr__(self) -> str:
-        lab = self._meta[0]
-        head = f"label={lab!r}, " if lab else ""
+        head = f"label={self._meta[0]!r}, " if self._meta[0] else ""
         return f"Value({head}data={self.data!r}, grad={self.grad!r})"
 
     def __format__(self, spec: str) -> str:
@@ -209,7 +204,7 @@ class Value(_Base):
         if not self.requires_grad:
             _not_differentiable(self)
         with _backward_lock:
-            _commit(_backward(self, seed, _state.anomaly))
+            _commit(_backward({self: seed}, checked=_state.anomaly))
         _state.last_root = weakref.ref(self)
 
 
@@ -374,22 +369,27 @@ def _needs_grad(node: Value) -> list[Value]:
     return [x for x in _inputs(node) if type(x) is not float and x.requires_grad]
 
 
-def _backward(root: Value, seed: float, checked: bool = False) -> dict[Value, float]:
-    """This pass's gradient of every node that requires grad, in a dict of the walk's own:
-    for each node from the root back, ``g * partial_i`` goes to each input (``Op.chain``).
+def _backward(
+    roots: dict[Value, Any],
+    chain: Callable[[Value, Any], Sequence[Any]] | None = None,
+    checked: bool = False,
+) -> dict[Value, Any]:
+    """This pass's gradient of each node that requires grad, from ``roots`` (root -> seed),
+    in a dict of the walk's own: for each node from the roots back, ``g * partial_i`` goes to
+    each input (``Op.chain``; :func:`autograd.grad` passes a ``chain(node, g)`` of Values).
     ``checked``: anomaly mode looks at every contribution (:mod:`autograd.anomaly`)."""
-    grads = {root: seed}
-    for node in reversed(walk(root, _needs_grad)):
+    grads, tops, hub = dict(roots), list(roots), _const(0.0)  # hub: above all roots, one walk
+    for node in reversed(walk(hub, lambda v: tops if v is hub else _needs_grad(v))):
         row = node._fn
         if row is None:
-            continue  # a leaf: it only receives
-        g = grads[node]
-        inputs = _inputs(node)
-        for x, c in zip(inputs, row.chain(g, [_data(x) for x in inputs], node.data)):
+            continue  # a leaf (or the hub): it only receives
+        g, inputs = grads[node], _inputs(node)
+        steps = chain(node, g) if chain else row.chain(g, [_data(x) for x in inputs], node.data)
+        for x, c in zip(inputs, steps):
             if type(x) is not float and x.requires_grad:
                 if checked:
-                    _anomaly_checks["contribution"](root, node, x, c, g)
-                grads[x] = grads.get(x, 0.0) + c
+                    _anomaly_checks["contribution"](tops[0], node, x, c, g)
+                grads[x] = c if chain and x not in grads else grads.get(x, 0.0) + c
     return grads
 
 

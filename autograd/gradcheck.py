@@ -88,26 +88,37 @@ def gradcheck(
     if not callable(fn):
         raise TypeError(f"gradcheck: fn must be callable, got {type(fn).__name__}: {fn!r}")
     point, labels = _as_point(inputs)
-    for name, x in (("eps", eps), ("atol", atol), ("rtol", rtol)):
-        if not isinstance(x, numbers.Real) or not math.isfinite(x) or x < 0.0:
-            raise ValueError(f"gradcheck: {name} must be a finite number >= 0, got {x!r}")
-    if eps == 0.0:
-        raise ValueError("gradcheck: eps must be > 0, got 0")
+    _check_settings("gradcheck", eps, atol, rtol)
 
     analytical = _analytical(fn, point)
-    mismatches: list[Mismatch] = []
-    for i, n in enumerate(_numerical(fn, point, float(eps))):
-        a = analytical[i]
-        allowed = atol + rtol * abs(n)
-        diff = abs(a - n)
-        # Equal values (including equal infinities) pass; NaN or one-sided infinity never does.
-        ok = a == n or (math.isfinite(a) and math.isfinite(n) and diff <= allowed)
-        if not ok:
-            mismatches.append(Mismatch(i, a, n, diff, allowed))
+    mismatches = _compare(analytical, _numerical(fn, point, float(eps)), atol, rtol)
     if mismatches:
         message = _message(mismatches, labels, len(point), eps, atol, rtol)
         raise GradcheckError(message, tuple(mismatches))
     return True
+
+
+def _check_settings(check: str, eps: float, atol: float, rtol: float) -> None:
+    """``ValueError`` naming ``check`` unless eps > 0 and atol, rtol >= 0, all finite."""
+    for name, x in (("eps", eps), ("atol", atol), ("rtol", rtol)):
+        if not isinstance(x, numbers.Real) or not math.isfinite(x) or x < 0.0:
+            raise ValueError(f"{check}: {name} must be a finite number >= 0, got {x!r}")
+    if eps == 0.0:
+        raise ValueError(f"{check}: eps must be > 0, got 0")
+
+
+def _compare(
+    analytical: list[float], numerical: list[float], atol: float, rtol: float
+) -> list[Mismatch]:
+    """The inputs failing |analytical - numerical| <= atol + rtol * |numerical|."""
+    mismatches: list[Mismatch] = []
+    for i, (a, n) in enumerate(zip(analytical, numerical)):
+        allowed = atol + rtol * abs(n)
+        diff = abs(a - n)
+        # Equal values (including equal infinities) pass; NaN or one-sided infinity never does.
+        if not (a == n or (math.isfinite(a) and math.isfinite(n) and diff <= allowed)):
+            mismatches.append(Mismatch(i, a, n, diff, allowed))
+    return mismatches
 
 
 def _as_point(inputs: object) -> tuple[list[float], list[str]]:
@@ -202,9 +213,15 @@ def _message(
     eps: float,
     atol: float,
     rtol: float,
+    *,
+    check: str = "gradcheck",
+    claim: str = "backward disagrees",
+    kind: str = "Jacobian",
 ) -> str:
+    """The verdict of a failed check (gradcheck's, or ``gradgradcheck``'s with its own
+    ``check`` name, ``claim`` and ``kind`` of derivative), one line per mismatching input."""
     head = (
-        f"gradcheck: backward disagrees with central differences for {len(mismatches)} of "
+        f"{check}: {claim} with central differences for {len(mismatches)} of "
         f"{n_inputs} input(s) (rule |analytical - numerical| <= atol + rtol * |numerical|, "
         f"eps={eps!r}, atol={atol!r}, rtol={rtol!r}):"
     )
@@ -212,7 +229,7 @@ def _message(
     for m in mismatches:
         lab = f" ({labels[m.index]!r})" if labels[m.index] else ""
         lines.append(
-            f"  Jacobian mismatch for output 0 with respect to input {m.index}{lab}: "
+            f"  {kind} mismatch for output 0 with respect to input {m.index}{lab}: "
             f"analytical {m.analytical:.10g}, numerical {m.numerical:.10g}, "
             f"difference {m.difference:.3g} (allowed {m.allowed:.3g})"
         )

@@ -36,11 +36,13 @@ __all__ = [
     "STRUCTURES",
     "SUM",
     "TEMPLATE_FUNCTIONS",
+    "VALUE_ROWS",
     "Op",
     "chain_sources",
     "get_op",
     "numpy_namespace",
     "register",
+    "value_namespace",
 ]
 
 Template = str | Callable[[Sequence[str], str], str]
@@ -478,31 +480,60 @@ def _np_sigmoid(np: Any) -> Callable[[Any], Any]:
 
 
 #: The functions code templates may call, listed once: (name, float implementation, numpy
-#: implementation as ``make(numpy) -> function``). Each interpretation's namespace is
-#: derived from this list: :data:`CODE_NAMESPACE` (floats), :func:`numpy_namespace`.
-TEMPLATE_FUNCTIONS: tuple[tuple[str, Callable[..., Any], Callable[[Any], Any]], ...] = (
-    ("exp", math.exp, lambda np: np.exp),
-    ("log", math.log, lambda np: np.log),
-    ("tanh", math.tanh, lambda np: np.tanh),
-    ("sqrt", math.sqrt, lambda np: np.sqrt),
-    ("sin", _sin, lambda np: np.sin),
-    ("cos", _cos, lambda np: np.cos),
-    ("fabs", abs, lambda np: np.fabs),
-    ("where", lambda c, a, b: a if c else b, lambda np: np.where),
-    ("sign", _sign, _np_sign),
-    ("sigmoid", _sigmoid, _np_sigmoid),
+#: implementation as ``make(numpy) -> function``, the op row that computes it on Values or
+#: ``""``). Each interpretation's namespace is derived from this list: :data:`CODE_NAMESPACE`
+#: (floats), :func:`numpy_namespace` (compile), :func:`value_namespace` (higher order).
+TEMPLATE_FUNCTIONS: tuple[tuple[str, Callable[..., Any], Callable[[Any], Any], str], ...] = (
+    ("exp", math.exp, lambda np: np.exp, "exp"),
+    ("log", math.log, lambda np: np.log, "log"),
+    ("tanh", math.tanh, lambda np: np.tanh, "tanh"),
+    ("sqrt", math.sqrt, lambda np: np.sqrt, "sqrt"),
+    ("sin", _sin, lambda np: np.sin, "sin"),
+    ("cos", _cos, lambda np: np.cos, "cos"),
+    ("fabs", abs, lambda np: np.fabs, "abs"),
+    ("where", lambda c, a, b: a if c else b, lambda np: np.where, ""),
+    ("sign", _sign, _np_sign, ""),
+    ("sigmoid", _sigmoid, _np_sigmoid, "sigmoid"),
 )
 
 #: Names that code templates may use, bound for float code.
-CODE_NAMESPACE: dict[str, object] = {name: f for name, f, _ in TEMPLATE_FUNCTIONS}
+CODE_NAMESPACE: dict[str, object] = {name: f for name, f, _, _ in TEMPLATE_FUNCTIONS}
 
 
 def numpy_namespace(np: Any) -> dict[str, Any]:
     """The template names bound to elementwise functions of the numpy module ``np``."""
-    return {name: make(np) for name, _, make in TEMPLATE_FUNCTIONS}
+    return {name: make(np) for name, _, make, _ in TEMPLATE_FUNCTIONS}
 
 
 _FLOAT_GLOBALS: dict[str, Any] = {"__builtins__": {}, **CODE_NAMESPACE}
+
+#: The same names for Values, by the row that computes each: the third interpretation of the
+#: templates (:func:`autograd.grad` with ``create_graph=True`` evaluates the chain steps on
+#: Values, so the derivative is recorded as ordinary nodes). ``sign`` is piecewise constant
+#: (a number: its derivative is 0, PyTorch's |x|'' = 0) and ``where`` selects a branch.
+VALUE_ROWS: dict[str, str] = {name: row for name, _, _, row in TEMPLATE_FUNCTIONS if row}
+_VALUE_NAMESPACE: dict[str, object] = {}
+
+
+def value_namespace() -> dict[str, object]:
+    """:data:`CODE_NAMESPACE`'s names bound for Values (see :data:`VALUE_ROWS`): each applies
+    its row to a Value (recording a node) and computes the float forward on a number. Built
+    on first use, since the engine imports this module."""
+    if not _VALUE_NAMESPACE:
+        from . import engine  # the reference's _apply, or the fast one set_fast installed
+
+        def on_values(row: Op) -> Callable[[Any], Any]:
+            def f(x: Any) -> Any:
+                return engine._apply(row, (x,)) if isinstance(x, engine.Value) else row.forward(x)
+
+            f.__name__ = row.name
+            return f
+
+        ns: dict[str, object] = {k: on_values(OPS[r]) for k, r in VALUE_ROWS.items()}
+        ns["sign"] = lambda x: _sign(x if type(x) is float else float(x))
+        ns["where"] = lambda c, a, b: a if c else b
+        _VALUE_NAMESPACE.update(ns)
+    return _VALUE_NAMESPACE
 
 
 def _builtin(**fields: object) -> Op:

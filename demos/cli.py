@@ -18,6 +18,7 @@ DEMOS = {
     "weight_sums": "the 2-3-1 net's weight sums; training with no penalty, L1 and L2",
     "moons": "micrograd's demo: MLP 2-16-16-1 learns the two moons",
     "graph": "a small net's graph: gradient heat map, clusters, one weight's chain rule",
+    "newton": "Newton's method next to gradient descent; the seed neuron's Hessian",
 }
 
 
