@@ -271,5 +271,3 @@ def test_readme_picture_caption_gives_dl_dw_as_delta_times_x_equal_to_w_grad(
     # The dead ReLU: z = 0.3 - 1.8 - 0.3 = -1.8, drawn with a gradient of exactly 0.
     assert "data -1.8000" in texts and texts[texts.index("data -1.8000") + 1] == "grad 0.0000"
     assert "dead relu in mlp.layer0.neuron2: z = -1.8000" in out
-
-

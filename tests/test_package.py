@@ -152,7 +152,7 @@ def test_installed_wheel_runs_a_demo_by_the_deltagrad_command(installed: dict[st
     proc = _run([str(deltagrad), "demo", "--list"], work)
     assert proc.returncode == 0, proc.stderr
     assert [ln.split()[0] for ln in proc.stdout.splitlines()] == [
-        "neuron", "weight_sums", "moons", "graph",
+        "neuron", "weight_sums", "moons", "graph", "newton",
     ]  # fmt: skip
     proc = _run([str(deltagrad), "demo", "neuron", "--out", "here"], work)
     assert proc.returncode == 0, proc.stderr
