@@ -1083,3 +1083,23 @@ def test_nn_scopes_cluster_as_layer_and_neuron_with_their_index() -> None:
     src = ag.draw_graph(loss).source
     assert "<B>layer 0</B>" in src and "<B>neuron 1</B>" in src and "<B>layer 1</B>" in src
     assert "<B>neurons</B>" not in src and "<B>0</B>" not in src
+
+
+@pytest.mark.parametrize("activation", sorted(__import__("nn").ACTIVATIONS))
+def test_caption_and_text_show_the_same_terms_for_every_weight(activation: str) -> None:
+    """One explanation model: for every weight and bias of a small MLP, the drawing's caption
+    shows exactly the explanation's caption lines, and those are lines of its text."""
+    import nn
+
+    model = nn.MLP(2, [2, 1], activation=activation, seed=3)
+    loss = nn.mse_loss([model([0.5, -1.5]), model([1.0, 0.25])], [0.3, -0.2])
+    loss.backward()
+    for p in model.parameters():
+        e = ag.explain_grad(p, loss)
+        lines = e.caption()
+        assert lines and all(line in str(e).splitlines() for line in lines)
+        d = parse(draw_graph(loss, highlight=p, max_nodes=None).source)
+        flat = " ".join(d.caption.split())
+        for line in lines:
+            assert " ".join(line.split()) in flat, (p.label, line, d.caption)
+        assert "feeds no single activation" not in flat
