@@ -131,12 +131,13 @@ def _html(text: str) -> str:
     """``text`` as the content of a Graphviz HTML-like label, shown literally.
 
     Control characters and lone surrogates (invalid in the SVG's XML) are shown as ``\\xNN``;
-    ``& < > "`` become entities; every backslash is doubled, because Graphviz still applies
-    its escapes (``\\N`` = node name, ``\\\\`` = ``\\``) to HTML label text; line breaks become
-    ``<BR/>``.
+    ``& < > " [ ]`` become entities (dot's HTML lexer rejects a lone ``]``); every backslash
+    is doubled, because Graphviz still applies its escapes (``\\N`` = node name, ``\\\\`` =
+    ``\\``) to HTML label text; line breaks become ``<BR/>``.
     """
     text = _UNPRINTABLE.sub(_show_char, text)
     text = html.escape(text, quote=False).replace('"', "&quot;").replace("\\", "\\\\")
+    text = text.replace("[", "&#91;").replace("]", "&#93;")
     return _NEWLINE.sub("<BR/>", text)
 
 

@@ -1103,3 +1103,15 @@ def test_caption_and_text_show_the_same_terms_for_every_weight(activation: str) 
         for line in lines:
             assert " ".join(line.split()) in flat, (p.label, line, d.caption)
         assert "feeds no single activation" not in flat
+
+
+@pytest.mark.parametrize("label", ["]", "[", "a]]>b", "x[0]"])
+def test_brackets_in_labels_render_with_dot(label: str) -> None:
+    """dot's HTML-label lexer rejected a lone ']' (found by hypothesis in CI)."""
+    if REAL_DOT is None:
+        pytest.skip("system dot not installed")
+    v = Value(1.5, label)
+    y = v * 2.0
+    y.backward()
+    svg = render_mod.render_source(draw_graph(y).source, "svg")
+    assert label.replace(">", "") in "".join(svg_text(svg).split()).replace(">", "")
