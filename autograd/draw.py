@@ -302,6 +302,10 @@ _GRAPH_ATTRS = {
     "labeljust": "l",
     "nodesep": "0.25",
     "ranksep": "0.35",
+    # Keep the order the rank=same chains and the file give (w0, w1, ..., b; x0, x1); the
+    # second crossing-reduction pass of dot and graphviz-pure reshuffles it.
+    "remincross": "false",
+    "pad": "0.2",  # graphviz-pure under-measures text: room so the rightmost box is not clipped
 }
 _NODE_ATTRS = {
     "shape": "box",
@@ -397,13 +401,49 @@ def _place_nodes(p: Plan) -> tuple[dict[str, list[str]], dict[str, int]]:
         bucket.append(_value_node(p, i))
         op = graph.ops[i]
         if op is not None:
-            bucket.append(f"\to{i} [label=<{_html(op.symbol) or ' '}>{_OP_ATTRS}]\n")
+            sym = _html(op.symbol) or " "
+            size = _box_width([sym], 10.0, 0.2)
+            bucket.append(f"\to{i} [label=<{sym}>{_OP_ATTRS}{size}]\n")
             first_op.setdefault(place, i)
+    runs: dict[tuple[str, int], list[str]] = {}
     for k, nr in enumerate(p.groups):
         place = scope_parent(nr.scope) if p.opts.cluster else ""
         buckets.setdefault(place, []).append(_group_node(p, k, nr))
         first_op[place] = min(first_op.get(place, nr.zs[0]), nr.zs[0])
+        runs.setdefault((place, -1), []).append(f"g{k}")
+    for (place, _), run in itertools.chain(_leaf_runs(p).items(), runs.items()):
+        buckets[place].append(_in_order(run, inside=place != ""))
     return buckets, first_op
+
+
+def _leaf_runs(p: Plan) -> dict[tuple[str, int], list[str]]:
+    """The leaves to keep in index order: per cluster, the leaves first used by one op (a
+    neuron's w0, w1, ..., b; the inputs x0, x1, ...), in the order that op takes them."""
+    graph = p.graph
+    runs: dict[tuple[str, int], list[str]] = {}
+    seen = bytearray(len(graph))
+    for c in range(len(graph)):
+        if p.group_of[c] >= 0:
+            continue
+        for q in graph.parents[c]:
+            if seen[q] or graph.ops[q] is not None or p.group_of[q] >= 0:
+                continue
+            seen[q] = 1
+            place = graph.scope(q) if p.opts.cluster else ""
+            runs.setdefault((place, c), []).append(f"v{q}")
+    return runs
+
+
+def _in_order(run: list[str], *, inside: bool) -> str:
+    """Same-rank nodes kept in list order, top to bottom for rankdir LR: a ``rank=same``
+    subgraph with invisible flat edges, which dot and graphviz-pure both follow (they ignore
+    the order nodes are written in). Measured with both (tests/test_draw.py checks it): at the
+    top level a flat edge u -> v puts u above v, inside a cluster v above u, so there the chain
+    runs from the last node to the first."""
+    if len(run) < 2:
+        return ""
+    chain = " -> ".join(reversed(run) if inside else run)
+    return f"\t{{rank=same; {chain} [style=invis]}}\n"
 
 
 def _clusters(buckets: dict[str, list[str]], paths: list[str]) -> list[str]:
@@ -499,6 +539,27 @@ def _mark(p: Plan, i: int) -> str:
     return _HIGHLIGHT_NODE if i == p.hi else (_ROUTE_NODE if p.route[i] else "")
 
 
+#: Width of the widest glyph we draw, as a fraction of the font size: a conservative bound for
+#: Helvetica/Arial/DejaVu Sans, bold included (digits 0.56-0.64, "w" 0.72-0.82, "m" 0.83-0.97).
+#: graphviz-pure measures about 8% narrower than dot and has no width at all for δ Σ ∂ σ, so
+#: every box gets its width from this estimate (a minimum: dot may still make it wider).
+GLYPH_EM = 0.68
+_TAG = re.compile(r"<[^>]*>")
+_ENTITY = re.compile(r"&#?\w+;")
+
+
+def _text_len(markup: str) -> int:
+    """Characters shown by one line of HTML-label markup (tags dropped, entities one)."""
+    return len(_ENTITY.sub("x", _TAG.sub("", markup)))
+
+
+def _box_width(rows: list[str], fontsize: float, margin: float) -> str:
+    """A ``width`` attribute (inches) fitting the longest row with :data:`GLYPH_EM` per
+    character plus ``margin`` inches; with ``fixedsize`` false it is a minimum."""
+    chars = max((_text_len(r) for r in rows), default=1)
+    return f" width={chars * fontsize * GLYPH_EM / 72 + margin:.2f}"
+
+
 def _value_node(p: Plan, i: int) -> str:
     """The DOT line of value node ``v{i}``: label, data, grad (not for a constant)."""
     v = p.graph.nodes[i]
@@ -511,7 +572,8 @@ def _value_node(p: Plan, i: int) -> str:
     if p.opts.show_grad and g is not None:
         rows.append(f"grad {g:.4f}")
     text = "<BR/>".join(rows) or " "
-    return f"\tv{i} [label=<{text}>{_fill(p, g)}{_mark(p, i)}]\n"
+    size = _box_width(rows, 10.0, 0.16)
+    return f"\tv{i} [label=<{text}>{size}{_fill(p, g)}{_mark(p, i)}]\n"
 
 
 def _group_node(p: Plan, k: int, nr: _Group) -> str:
@@ -529,7 +591,8 @@ def _group_node(p: Plan, k: int, nr: _Group) -> str:
     delta = max((grads[z] or 0.0 for z in nr.zs), key=abs)
     hit = any(p.route[j] for j in nr.members)
     mark = _HIGHLIGHT_NODE if p.hi in nr.members else (_ROUTE_NODE if hit else "")
-    return f"\tg{k} [label=<{'<BR/>'.join(rows)}>{_fill(p, delta)}{_GROUP_ATTRS}{mark}]\n"
+    size = _box_width(rows, 10.0, 0.2)
+    return f"\tg{k} [label=<{'<BR/>'.join(rows)}>{size}{_fill(p, delta)}{_GROUP_ATTRS}{mark}]\n"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -613,7 +676,9 @@ def _caption(p: Plan) -> list[str]:
 
 def _legend(gmax: float) -> str:
     """The heat-map legend: swatches for |grad| / max|grad| and the exact-zero style."""
-    cells = [f'<TD BORDER="0" ALIGN="LEFT">|grad| / max |grad| (max {_num(gmax)}):</TD>']
+    head = f"|grad| / max |grad| (max {_num(gmax)}):"
+    room = round(len(head) * 11 * GLYPH_EM)  # points: graphviz-pure measures it too short
+    cells = [f'<TD BORDER="0" ALIGN="LEFT" WIDTH="{room}">{html.escape(head)}</TD>']
     for frac in (0.0, 0.25, 0.5, 0.75, 1.0):
         k = round(frac * _LEVELS)
         font = ' COLOR="white"' if k >= _DARK_FROM else ""

@@ -1083,3 +1083,125 @@ def test_nn_scopes_cluster_as_layer_and_neuron_with_their_index() -> None:
     src = ag.draw_graph(loss).source
     assert "<B>layer 0</B>" in src and "<B>neuron 1</B>" in src and "<B>layer 1</B>" in src
     assert "<B>neurons</B>" not in src and "<B>0</B>" not in src
+
+
+# ---------------------------------------------------------------------------------------------
+# Readable with either renderer: labels fit, index order
+
+#: The test's own text-width assumption: every character is as wide as 0.6 em (Helvetica's
+#: digits are 0.556 em, lower-case letters 0.5-0.56, bold digits 0.556; δ Σ ∂ σ about 0.6).
+TEST_EM = 0.6
+COORD = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def rendered(renderer: str, source: str) -> ET.Element:
+    proc = subprocess.run([renderer, "-Tsvg"], input=source.encode(), capture_output=True)
+    assert proc.returncode == 0, proc.stderr[:300]
+    return ET.fromstring(proc.stdout)
+
+
+def x_extent(shape: ET.Element) -> tuple[float, float]:
+    if shape.tag == f"{SVG_NS}ellipse":
+        cx, rx = float(shape.get("cx") or 0), float(shape.get("rx") or 0)
+        return cx - rx, cx + rx
+    nums = [float(v) for v in COORD.findall(shape.get("d") or shape.get("points") or "")]
+    return min(nums[0::2]), max(nums[0::2])
+
+
+def text_extent(t: ET.Element) -> tuple[float, float]:
+    width = len(t.text or "") * float(t.get("font-size") or 14) * TEST_EM
+    x = float(t.get("x") or 0)
+    anchor = t.get("text-anchor")
+    if anchor == "middle":
+        return x - width / 2, x + width / 2
+    return (x - width, x) if anchor == "end" else (x, x + width)
+
+
+def node_shapes(svg: ET.Element) -> Iterator[tuple[str, ET.Element, list[ET.Element]]]:
+    for g in svg.iter(f"{SVG_NS}g"):
+        if g.get("class") == "node":
+            shapes = [
+                e for e in g if e.tag in {f"{SVG_NS}{n}" for n in ("path", "polygon", "ellipse")}
+            ]
+            yield g.findtext(f"{SVG_NS}title") or "", shapes[-1], list(g.iter(f"{SVG_NS}text"))
+
+
+def small_drawings() -> list[str]:
+    import nn
+
+    m = nn.MLP(2, [3, 1], activation="tanh", seed=3)
+    loss = nn.mse_loss(m([0.5, -1.0]), 0.25)
+    loss.backward()
+    w = m.layers[0].neurons[1].w[0]
+    return [
+        draw_graph(loss, highlight=w).source,
+        draw_graph(loss, highlight=w, max_nodes=5).source,  # collapsed neurons: δ rows
+        draw_graph(readme_net_loss(), highlight=None).source,
+    ]
+
+
+def readme_net_loss() -> Value:
+    from demos.graph import build_readme_net
+
+    return build_readme_net().loss
+
+
+@pytest.mark.parametrize("renderer", renderers() or [None])
+def test_every_label_fits_its_box_and_the_legend_and_edges_are_not_clipped(
+    renderer: str | None,
+) -> None:
+    if renderer is None:
+        pytest.skip("no renderer installed")
+    for source in small_drawings():
+        svg = rendered(renderer, source)
+        view = [float(v) for v in (svg.get("viewBox") or "").split()]
+        top = svg.find(f"{SVG_NS}g")
+        assert top is not None
+        shift = float(COORD.findall((top.get("transform") or "").split("translate")[1])[0])
+        for title, shape, texts in node_shapes(svg):
+            lo, hi = x_extent(shape)
+            left, right = lo + shift, hi + shift  # in the picture: must lie inside its width
+            assert left >= 0 and right <= view[2], f"{title} clipped: {left}..{right} > {view}"
+            for t in texts:
+                a, b = text_extent(t)
+                assert lo <= a and b <= hi, (
+                    f"{title}: {t.text!r} {a:.1f}..{b:.1f} > {lo:.1f}..{hi:.1f}"
+                )
+        legend = [t for t in svg.iter(f"{SVG_NS}text") if "(max" in (t.text or "")]
+        assert len(legend) == 1
+        swatch = [p for p in svg.iter(f"{SVG_NS}polygon") if p.get("fill") == "#fffaeb"]
+        assert swatch, "the >0% swatch is drawn"
+        assert text_extent(legend[0])[1] <= x_extent(swatch[0])[0], "(max ...) under a swatch"
+
+
+def centre_y(svg: ET.Element) -> dict[str, float]:
+    out = {}
+    for title, shape, _ in node_shapes(svg):
+        nums = [float(v) for v in COORD.findall(shape.get("d") or shape.get("points") or "")]
+        ys = nums[1::2] or [float(shape.get("cy") or 0)]
+        out[title] = (min(ys) + max(ys)) / 2
+    return out
+
+
+@pytest.mark.parametrize("renderer", renderers() or [None])
+def test_weights_and_inputs_appear_in_index_order_top_to_bottom(renderer: str | None) -> None:
+    import nn
+
+    if renderer is None:
+        pytest.skip("no renderer installed")
+    m = nn.MLP(3, [4, 2], activation="tanh", seed=5)
+    loss = nn.mse_loss(m([0.5, -1.0, 2.0]), [0.1, 0.2])
+    loss.backward()
+    for root, cluster in ((loss, True), (loss, False), (readme_net_loss(), True)):
+        graph = ag.Graph(root)
+        y = centre_y(rendered(renderer, draw_graph(root, cluster=cluster).source))
+        checked = 0
+        for c in range(len(graph)):
+            leaves = [q for q in graph.parents[c] if graph.ops[q] is None]
+            for scope in {graph.scope(q) for q in leaves}:
+                same = [q for q in leaves if graph.scope(q) == scope]
+                if all(graph.consumers[q][0][0] == c for q in same) and len(same) > 1:
+                    ys = [y[f"v{q}"] for q in same]  # w0, w1, ..., b; x0, x1, x2
+                    assert ys == sorted(ys), [graph.nodes[q].label for q in same]
+                    checked += 1
+        assert checked >= 3
