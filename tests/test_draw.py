@@ -637,7 +637,7 @@ def test_collapsed_neuron_called_on_a_batch_lists_each_calls_z_a_delta() -> None
             outs.append(z.tanh())
     loss = ag.sum(outs)
     loss.backward()
-    d = parse(draw_graph(loss, max_nodes=1).source)
+    d = parse(draw_graph(loss, max_nodes=len(ag.topological_order(loss)) - 1).source)
     (g,) = [t for k, t in d.nodes.items() if k.startswith("g")]
     assert g.startswith("n (4 calls)")
     first = outs[0].parents[0]
@@ -645,11 +645,13 @@ def test_collapsed_neuron_called_on_a_batch_lists_each_calls_z_a_delta() -> None
     assert "1 more calls" in g
 
 
-def test_collapse_without_neuron_clusters_says_so() -> None:
+def test_too_many_boxes_even_after_collapsing_is_a_value_error_saying_how_to_draw_less() -> None:
     g = tiny()
-    d = parse(draw_graph(g["e"], max_nodes=2).source)
-    assert "no neuron clusters" in d.caption
-    assert d.by_text("a")
+    n = len(ag.topological_order(g["e"]))  # no neurons, no long chain: nothing collapses
+    with pytest.raises(ValueError, match=rf"{n} values leave {n} boxes .* max_nodes=2") as err:
+        draw_graph(g["e"], max_nodes=2)
+    assert "max_nodes=None" in str(err.value) and "one sample" in str(err.value)
+    assert parse(draw_graph(g["e"], max_nodes=n).source).by_text("a")  # at the limit: drawn
 
 
 def test_collapse_of_an_nn_mlp_gives_one_node_per_neuron() -> None:
@@ -658,7 +660,7 @@ def test_collapse_of_an_nn_mlp_gives_one_node_per_neuron() -> None:
     m = nn.MLP(2, [3, 2, 1], seed=0)
     y = m([0.5, -1.0])
     y.backward()
-    d = parse(draw_graph(y, max_nodes=5).source)
+    d = parse(draw_graph(y, max_nodes=10).source)
     assert sum(k.startswith("g") for k in d.nodes) == 6  # 3 + 2 + 1 neurons
     assert "Collapsed" in d.caption
 
@@ -1135,9 +1137,30 @@ def small_drawings() -> list[str]:
     w = m.layers[0].neurons[1].w[0]
     return [
         draw_graph(loss, highlight=w).source,
-        draw_graph(loss, highlight=w, max_nodes=5).source,  # collapsed neurons: δ rows
+        draw_graph(loss, highlight=w, max_nodes=20).source,  # collapsed neurons: δ rows
         draw_graph(readme_net_loss(), highlight=None).source,
+        draw_graph(deep_mlp_loss(), max_nodes=12).source,  # collapsed layers
+        draw_graph(tanh_chain(200), max_nodes=20).source,  # a collapsed chain
     ]
+
+
+def deep_mlp_loss() -> Value:
+    import nn
+
+    m = nn.MLP(2, [8, 8, 8, 1], activation="tanh", seed=2)
+    loss = nn.mse_loss(m([0.3, -0.7]), 0.5)
+    loss.backward()
+    return loss
+
+
+def tanh_chain(n_values: int) -> Value:
+    """y = (y * 0.999 + 0.001).tanh() repeated until the graph has ``n_values`` Values (each
+    repetition adds 5: two constants, the product, the sum and the tanh)."""
+    y = Value(0.5, "x")
+    for _ in range((n_values - 1) // 5):
+        y = (y * 0.999 + 0.001).tanh()
+    y.backward()
+    return y
 
 
 def readme_net_loss() -> Value:
@@ -1205,3 +1228,80 @@ def test_weights_and_inputs_appear_in_index_order_top_to_bottom(renderer: str | 
                     assert ys == sorted(ys), [graph.nodes[q].label for q in same]
                     checked += 1
         assert checked >= 3
+
+
+def moons_loss(samples: int) -> Value:
+    import nn
+    from nn.data import make_moons
+
+    xs, ys = make_moons(20, seed=0)
+    m = nn.MLP(2, [16, 16, 1], activation="relu", seed=1)
+    loss = nn.hinge_loss([m(x) for x in xs[:samples]], ys[:samples])
+    loss.backward()
+    return loss
+
+
+def test_a_long_chain_collapses_into_k_similar_nodes_and_renders_fast() -> None:
+    import time
+
+    reps = 700
+    y = tanh_chain(5 * reps + 1)
+    n = len(ag.topological_order(y))
+    assert n == 5 * reps + 1
+    d = parse(draw_graph(y).source)
+    (g,) = [k for k in d.nodes if k.startswith("g")]
+    # every op but the last tanh (which stays, as the run's output) is inside the box
+    ops = 3 * reps - 1
+    assert d.nodes[g].startswith(f"{ops} similar nodes\n(* + tanh) × {ops // 3}")
+    # the run starts at x * 0.999 (x = 0.5) and ends at the sum that the last tanh reads
+    assert f"first: data {0.5 * 0.999:.4f}" in d.nodes[g]
+    assert f"last: data {y.parents[0].data:.4f} grad {y.parents[0].grad:.4f}" in d.nodes[g]
+    assert "1 run of similar nodes" in d.caption
+    assert len(d.nodes) <= 6  # x, the run, the last tanh (and its op)
+    for renderer in renderers():
+        t = time.perf_counter()
+        svg = rendered(renderer, draw_graph(y).source)
+        assert time.perf_counter() - t < 5.0, renderer
+        assert svg.find(f".//{SVG_NS}g[@class='node']") is not None
+
+
+def test_layers_collapse_when_neurons_alone_leave_too_many_boxes() -> None:
+    loss = deep_mlp_loss()
+    d = parse(draw_graph(loss, max_nodes=12).source)
+    layers = sorted(t.split("\n")[0] for k, t in d.nodes.items() if k.startswith("g"))
+    assert layers == [
+        "layer 0 (8 neurons, 8 z)",
+        "layer 1 (8 neurons, 8 z)",
+        "layer 2 (8 neurons, 8 z)",
+        "layer 3 (1 neurons, 1 z)",
+    ]
+    assert "each of the 4 layers as one node" in d.caption
+    assert len(parse(draw_graph(loss, max_nodes=40).source).nodes) > 25  # neurons only
+
+
+@pytest.mark.parametrize("renderer", renderers() or [None])
+def test_moons_mlps_render_in_seconds_at_a_size_a_screen_shows_neurons_in_order(
+    renderer: str | None,
+) -> None:
+    import time
+
+    if renderer is None:
+        pytest.skip("no renderer installed")
+    batch = moons_loss(20)
+    assert 1700 < len(ag.topological_order(batch)) < 1900
+    t = time.perf_counter()
+    rendered(renderer, draw_graph(batch).source)
+    assert time.perf_counter() - t < 5.0
+    one = moons_loss(1)
+    assert len(ag.topological_order(one)) == 412
+    p_ = ag.draw.plan(one, ag.draw.DrawOptions())
+    svg = rendered(renderer, ag.draw.drawing(p_).source)
+    w, h = (float(svg.get(a, "0").removesuffix("pt")) for a in ("width", "height"))
+    assert max(w, h) * 96 / 72 <= 4000, (w, h)  # pt -> px at 96 dpi
+    y = centre_y(svg)
+    for layer in ("layers.0", "layers.1"):
+        groups = [(nr.scope, f"g{k}") for k, nr in enumerate(p_.groups) if nr.place == layer]
+        assert len(groups) == 16
+        by_index = sorted(groups, key=lambda sg: int(sg[0].rsplit(".", 1)[1]))
+        ys = [y[g] for _, g in by_index]
+        assert ys == sorted(ys), layer  # neuron 0 on top, then 1, 2, ... 15
