@@ -217,6 +217,7 @@ class Plan:
     group_of: list[int] = field(default_factory=list)
     groups: list[_Group] = field(default_factory=list)
     collapsed: bool = False
+    column: int = 0
     cluster_paths: list[str] = field(default_factory=list)
 
 
@@ -283,11 +284,45 @@ def plan(root: Value | Graph, opts: DrawOptions) -> Plan:
             )
         p.hi = graph.index(opts.highlight)
         p.route = graph.reaches_root(p.hi)
-    p.collapsed = opts.max_nodes is not None and len(graph) > opts.max_nodes
     p.group_of = [-1] * len(graph)
-    if p.collapsed:
-        _fit(p, len(graph) if opts.max_nodes is None else opts.max_nodes)
+    if opts.max_nodes is not None:
+        p.column = tallest_column(graph)
+        p.collapsed = len(graph) > opts.max_nodes or p.column > column_limit(opts.max_nodes)
+        if p.collapsed:
+            _fit(p, opts.max_nodes)
     return p
+
+
+#: ``max_nodes // COLUMN_SHARE`` (at least 50) is the most boxes one rank may stack before
+#: neurons collapse, however few values the graph has: 50 boxes are about 3,000 pt, a screen
+#: or two (a 2-16-16-1 MLP stacks 272 weights and biases of its second layer in one column).
+COLUMN_SHARE = 5
+
+
+def column_limit(max_nodes: int) -> int:
+    """The most boxes one rank may stack under ``max_nodes``: ``max(50, max_nodes // 5)``."""
+    return max(MAX_NODES // COLUMN_SHARE, max_nodes // COLUMN_SHARE)
+
+
+def tallest_column(graph: Graph) -> int:
+    """How many value boxes the fullest rank of the layout would stack (top to bottom for
+    rankdir LR), estimated as dot ranks: a value made by an op two ranks after the deepest
+    of its inputs that is made by an op (value, op ellipse), a leaf one rank before its
+    first use (a neuron's w0, w1, ..., b and its inputs x stack in one column)."""
+    level = [0] * len(graph)
+    count: dict[int, int] = {}
+    for i in range(len(graph)):
+        if graph.ops[i] is None:
+            continue
+        deep = [level[q] for q in graph.parents[i] if graph.ops[q] is not None]
+        level[i] = 2 + max(deep, default=0)
+        count[level[i]] = count.get(level[i], 0) + 1
+    uses = graph.consumers
+    for i in range(len(graph)):
+        if graph.ops[i] is None:
+            at = level[uses[i][0][0]] - 1 if uses[i] else 0
+            count[at] = count.get(at, 0) + 1
+    return max(count.values(), default=0)
 
 
 def boxes(p: Plan) -> int:
@@ -873,7 +908,13 @@ def _cell_width(text: str, fontsize: float = 11.0) -> str:
 
 
 def _collapse_note(p: Plan) -> str:
-    n, max_nodes = len(p.graph), p.opts.max_nodes
+    n, max_nodes = len(p.graph), p.opts.max_nodes or 0
+    why = f"{n} values &gt; max_nodes={max_nodes}"
+    if n <= max_nodes:
+        why = (
+            f"one column would stack {p.column} boxes (more than {column_limit(max_nodes)}: "
+            "taller than a screen)"
+        )
     kinds = {"neuron": 0, "layer": 0, "chain": 0}
     for nr in p.groups:
         kinds[nr.kind] += 1
@@ -888,7 +929,7 @@ def _collapse_note(p: Plan) -> str:
     if kinds["chain"]:
         runs = kinds["chain"]
         parts.append(f"{runs} run{'s' if runs > 1 else ''} of similar nodes as one node each")
-    return f"Collapsed: {n} values &gt; max_nodes={max_nodes}, so drawn: " + "; ".join(parts) + "."
+    return f"Collapsed: {why}, so drawn: " + "; ".join(parts) + "."
 
 
 _BIG = '<FONT POINT-SIZE="12"><B>'

@@ -1305,3 +1305,17 @@ def test_moons_mlps_render_in_seconds_at_a_size_a_screen_shows_neurons_in_order(
         by_index = sorted(groups, key=lambda sg: int(sg[0].rsplit(".", 1)[1]))
         ys = [y[g] for _, g in by_index]
         assert ys == sorted(ys), layer  # neuron 0 on top, then 1, 2, ... 15
+
+
+def test_a_graph_under_max_nodes_still_collapses_when_one_column_is_taller_than_a_screen() -> None:
+    loss = deep_mlp_loss()  # 2-8-8-8-1: layers 1 and 2 each stack 8 * (8 w + b) = 72 leaves
+    n = len(ag.topological_order(loss))
+    assert n < ag.draw.MAX_NODES
+    d = parse(draw_graph(loss).source)
+    assert f"one column would stack {8 * (8 + 1)} boxes (more than 50" in d.caption
+    assert sum(k.startswith("g") for k in d.nodes) == 8 + 8 + 8 + 1
+    assert not any(k.startswith("g") for k in parse(draw_graph(loss, max_nodes=None).source).nodes)
+    # a budget this large is the user asking for everything: 72 <= 1000 // 5
+    assert not any(k.startswith("g") for k in parse(draw_graph(loss, max_nodes=1000).source).nodes)
+    small = readme_net_loss()  # 27 values, columns of at most 11: drawn in full
+    assert "Collapsed" not in parse(draw_graph(small).source).caption
