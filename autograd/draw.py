@@ -64,6 +64,12 @@ __all__ = [
 
 _RANKDIRS = ("TB", "LR", "BT", "RL")
 
+#: Default ``max_nodes``: the most boxes laid out before neurons, chains and layers collapse.
+#: Measured on a 2-core machine: at this size dot and graphviz-pure take well under a second
+#: and the picture of an MLP stays within a few thousand pixels (a single-sample moons MLP,
+#: 412 values, would be a 2,100 x 25,800 px strip uncollapsed).
+MAX_NODES = 250
+
 # Output format of each file suffix render_graph accepts.
 _SUFFIX_FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
 
@@ -173,22 +179,30 @@ class DrawOptions:
     color_by_grad: bool = True
     cluster: bool = True
     highlight: Value | None = None
-    max_nodes: int | None = 2000
+    max_nodes: int | None = MAX_NODES
 
 
 @dataclass
 class _Group:
-    """A neuron cluster drawn as one node (collapsed mode): a scope holding neuron z nodes.
+    """Nodes drawn as one (collapsed mode): a neuron, a layer or a chain.
 
-    ``zs[k]`` is the z of the k-th call (a network applied to a batch calls each neuron once
-    per sample) and ``outs[k]`` that call's output a: the most downstream node of the scope
-    computed from ``zs[k]``.
+    * ``kind="neuron"``: a scope holding neuron z nodes. ``zs[k]`` is the z of the k-th call
+      (a network applied to a batch calls each neuron once per sample) and ``outs[k]`` that
+      call's output a: the most downstream node of the scope computed from ``zs[k]``.
+    * ``kind="layer"``: the neurons of one scope (``layers.0``), ``zs``/``outs`` theirs.
+    * ``kind="chain"``: a run of similar nodes with no branching; ``zs[0]`` its first node,
+      ``outs[0]`` its last, ``pattern`` the ops of one repetition.
+
+    ``place`` is the scope (cluster) the group's node is drawn in.
     """
 
     scope: str
     zs: list[int] = field(default_factory=list)
     outs: list[int] = field(default_factory=list)
     members: list[int] = field(default_factory=list)
+    kind: str = "neuron"
+    place: str = ""
+    pattern: tuple[str, ...] = ()
 
 
 @dataclass
@@ -204,6 +218,7 @@ class Plan:
     group_of: list[int] = field(default_factory=list)
     groups: list[_Group] = field(default_factory=list)
     collapsed: bool = False
+    column: int = 0
     cluster_paths: list[str] = field(default_factory=list)
 
 
@@ -216,7 +231,7 @@ def draw_graph(
     color_by_grad: bool = True,
     cluster: bool = True,
     highlight: Value | None = None,
-    max_nodes: int | None = 2000,
+    max_nodes: int | None = MAX_NODES,
 ) -> graphviz.Digraph:
     """Draw the computation graph that ``root`` depends on.
 
@@ -233,10 +248,13 @@ def draw_graph(
         highlight: A value of the graph (a weight, say). Its routes to ``root`` are drawn bold
             in blue, each input edge labelled with its local derivative from the op table, and
             the caption is :func:`~autograd.explain_grad`'s explanation with the numbers.
-        max_nodes: When the graph has more values than this, every neuron cluster (a scope
-            holding a neuron's pre-activation z, as ``nn``'s neurons) is drawn as one node
-            showing z, a and delta = dL/dz, and the caption says so. ``None``: never
-            collapse.
+        max_nodes: The most boxes (values; op ellipses not counted) to lay out. Above it,
+            in turn until the drawing fits: every neuron cluster (a scope holding a neuron's
+            pre-activation z, as ``nn``'s neurons) becomes one node showing z, a and
+            delta = dL/dz; every run of similar nodes with no branching (``y = f(y)``
+            repeated) becomes one "k similar nodes" node; every layer (the scope holding
+            neurons) becomes one node. The caption says what collapsed. ``None``: never
+            collapse (a layout of thousands of nodes takes minutes).
 
     Returns:
         A ``graphviz.Digraph`` (displays inline in Jupyter, even without ``dot``; see
@@ -244,7 +262,9 @@ def draw_graph(
 
     Raises:
         TypeError: ``root`` or ``highlight`` is not a Value, or ``max_nodes`` not an int.
-        ValueError: bad ``rankdir`` or ``max_nodes``, or ``highlight`` not in the graph.
+        ValueError: bad ``rankdir`` or ``max_nodes``, ``highlight`` not in the graph, or more
+            than ``max_nodes`` boxes left after collapsing (the message says how to draw
+            less).
     """
     opts = DrawOptions(rankdir, show_data, show_grad, color_by_grad, cluster, highlight, max_nodes)
     return drawing(plan(root, opts))
@@ -265,11 +285,69 @@ def plan(root: Value | Graph, opts: DrawOptions) -> Plan:
             )
         p.hi = graph.index(opts.highlight)
         p.route = graph.reaches_root(p.hi)
-    p.collapsed = opts.max_nodes is not None and len(graph) > opts.max_nodes
     p.group_of = [-1] * len(graph)
-    if p.collapsed:
-        p.groups = _collapse(graph, p.group_of)
+    if opts.max_nodes is not None:
+        p.column = tallest_column(graph)
+        p.collapsed = len(graph) > opts.max_nodes or p.column > column_limit(opts.max_nodes)
+        if p.collapsed:
+            _fit(p, opts.max_nodes)
     return p
+
+
+#: ``max_nodes // COLUMN_SHARE`` (at least 50) is the most boxes one rank may stack before
+#: neurons collapse, however few values the graph has: 50 boxes are about 3,000 pt, a screen
+#: or two (a 2-16-16-1 MLP stacks 272 weights and biases of its second layer in one column).
+COLUMN_SHARE = 5
+
+
+def column_limit(max_nodes: int) -> int:
+    """The most boxes one rank may stack under ``max_nodes``: ``max(50, max_nodes // 5)``."""
+    return max(MAX_NODES // COLUMN_SHARE, max_nodes // COLUMN_SHARE)
+
+
+def tallest_column(graph: Graph) -> int:
+    """How many value boxes the fullest rank of the layout would stack (top to bottom for
+    rankdir LR), estimated as dot ranks: a value made by an op two ranks after the deepest
+    of its inputs that is made by an op (value, op ellipse), a leaf one rank before its
+    first use (a neuron's w0, w1, ..., b and its inputs x stack in one column)."""
+    level = [0] * len(graph)
+    count: dict[int, int] = {}
+    for i in range(len(graph)):
+        if graph.ops[i] is None:
+            continue
+        deep = [level[q] for q in graph.parents[i] if graph.ops[q] is not None]
+        level[i] = 2 + max(deep, default=0)
+        count[level[i]] = count.get(level[i], 0) + 1
+    uses = graph.consumers
+    for i in range(len(graph)):
+        if graph.ops[i] is None:
+            at = level[uses[i][0][0]] - 1 if uses[i] else 0
+            count[at] = count.get(at, 0) + 1
+    return max(count.values(), default=0)
+
+
+def boxes(p: Plan) -> int:
+    """How many boxes the drawing of ``p`` lays out: values not collapsed, plus groups."""
+    return p.group_of.count(-1) + len(p.groups)
+
+
+def _fit(p: Plan, budget: int) -> None:
+    """Collapse neurons, then chains, then layers, until at most ``budget`` boxes remain;
+    a ``ValueError`` naming the counts and how to draw less if even that is too many."""
+    graph = p.graph
+    p.groups = _collapse(graph, p.group_of)
+    if boxes(p) > budget:
+        _collapse_chains(p)
+    if boxes(p) > budget:
+        _collapse_layers(p)
+    if boxes(p) > budget:
+        raise ValueError(
+            f"draw_graph: {len(graph)} values leave {boxes(p)} boxes after collapsing "
+            f"neurons, layers and chains, more than max_nodes={budget}, and a layout that size "
+            "takes too long. Draw less: the graph of one sample instead of a batch, a part of "
+            "the graph (draw an intermediate Value), or pass a larger max_nodes "
+            "(max_nodes=None draws every node and may take minutes)."
+        )
 
 
 def drawing(p: Plan) -> GraphDrawing:
@@ -303,6 +381,10 @@ _GRAPH_ATTRS = {
     "labeljust": "l",
     "nodesep": "0.25",
     "ranksep": "0.35",
+    # Keep the order the rank=same chains and the file give (w0, w1, ..., b; x0, x1); the
+    # second crossing-reduction pass of dot and graphviz-pure reshuffles it.
+    "remincross": "false",
+    "pad": "0.2",  # graphviz-pure under-measures text: room so the rightmost box is not clipped
 }
 _NODE_ATTRS = {
     "shape": "box",
@@ -345,7 +427,7 @@ def _collapse(graph: Graph, group_of: list[int]) -> list[_Group]:
         s = graph.scope(z)
         if s and s not in by_scope:
             by_scope[s] = len(groups)
-            groups.append(_Group(s))
+            groups.append(_Group(s, place=scope_parent(s)))
     call_of = [-1] * len(graph)  # which call of its neuron a member was computed from
     for i in range(len(graph)):
         s = graph.scope(i)
@@ -356,6 +438,91 @@ def _collapse(graph: Graph, group_of: list[int]) -> list[_Group]:
                 break
             s = scope_parent(s)
     return groups
+
+
+#: The fewest nodes a run must have to collapse into one "k similar nodes" box.
+CHAIN_MIN = 6
+_PERIOD_MAX = 6
+
+
+def _collapse_chains(p: Plan) -> None:
+    """Runs of similar nodes with no branching, each drawn as one group.
+
+    A link of a run is an op node whose inputs are one node computed by an op (the previous
+    link) and leaves used by it alone (constants such as the 0.999 of ``y * 0.999``), and whose
+    value has exactly one use, by the next link. A run of at least :data:`CHAIN_MIN` links
+    collapses except its last node, which stays drawn as the run's output.
+    """
+    graph, group_of = p.graph, p.group_of
+    uses = graph.consumers
+    prev = [-1] * len(graph)  # the chain input of a link
+    for c in range(len(graph)):
+        if group_of[c] >= 0 or graph.ops[c] is None:
+            continue
+        inner = [q for q in graph.parents[c] if graph.ops[q] is not None or group_of[q] >= 0]
+        loose = [q for q in graph.parents[c] if q not in inner]
+        if len(inner) != 1 or any(len(uses[q]) != 1 or group_of[q] >= 0 for q in loose):
+            continue
+        q = inner[0]
+        if group_of[q] < 0 and len(uses[q]) == 1 and graph.ops[q] is not None:
+            prev[c] = q
+    nxt = [-1] * len(graph)
+    for c, q in enumerate(prev):
+        if q >= 0:
+            nxt[q] = c
+    for start in range(len(graph)):
+        if prev[start] >= 0 or nxt[start] < 0:
+            continue  # not the first link of a run
+        run = [start]
+        while nxt[run[-1]] >= 0:
+            run.append(nxt[run[-1]])
+        body = run[:-1]  # the last node stays: the run's output
+        if len(body) < CHAIN_MIN:
+            continue
+        k = len(p.groups)
+        names = tuple(op.name for op in (graph.ops[i] for i in body) if op is not None)
+        place = graph.scope(start) if p.opts.cluster else ""
+        nr = _Group(place, [body[0]], [body[-1]], kind="chain", place=place)
+        nr.pattern = _period(names)
+        for i in body:
+            for q in (i, *(q for q in graph.parents[i] if graph.ops[q] is None)):
+                group_of[q] = k
+                nr.members.append(q)
+        p.groups.append(nr)
+
+
+def _period(names: tuple[str, ...]) -> tuple[str, ...]:
+    """The shortest repeating unit of ``names`` (up to :data:`_PERIOD_MAX` long), else the
+    distinct names in order of first appearance."""
+    for n in range(1, min(_PERIOD_MAX, len(names)) + 1):
+        if all(names[i] == names[i - n] for i in range(n, len(names))):
+            return names[:n]
+    return tuple(dict.fromkeys(names))
+
+
+def _collapse_layers(p: Plan) -> None:
+    """Merge the neuron groups of each layer (their common enclosing scope) into one group."""
+    merged: list[_Group] = []
+    of_layer: dict[str, int] = {}
+    remap = []
+    for nr in p.groups:
+        if nr.kind != "neuron" or not nr.place:
+            remap.append(len(merged))
+            merged.append(nr)
+            continue
+        k = of_layer.get(nr.place)
+        if k is None:
+            k = of_layer[nr.place] = len(merged)
+            merged.append(_Group(nr.place, kind="layer", place=scope_parent(nr.place)))
+        layer = merged[k]
+        layer.zs.extend(nr.zs)
+        layer.outs.extend(nr.outs)
+        layer.members.extend(nr.members)
+        remap.append(k)
+    p.group_of = [g if g < 0 else remap[g] for g in p.group_of]
+    for layer in merged:
+        layer.members.sort()
+    p.groups = merged
 
 
 def _join(
@@ -398,13 +565,50 @@ def _place_nodes(p: Plan) -> tuple[dict[str, list[str]], dict[str, int]]:
         bucket.append(_value_node(p, i))
         op = graph.ops[i]
         if op is not None:
-            bucket.append(f"\to{i} [label=<{_html(op.symbol) or ' '}>{_OP_ATTRS}]\n")
+            sym = _html(op.symbol) or " "
+            size = _box_width([sym], 10.0, 0.2)
+            bucket.append(f"\to{i} [label=<{sym}>{_OP_ATTRS}{size}]\n")
             first_op.setdefault(place, i)
+    runs: dict[tuple[str, int], list[str]] = {}
     for k, nr in enumerate(p.groups):
-        place = scope_parent(nr.scope) if p.opts.cluster else ""
+        place = nr.place if p.opts.cluster else ""
         buckets.setdefault(place, []).append(_group_node(p, k, nr))
         first_op[place] = min(first_op.get(place, nr.zs[0]), nr.zs[0])
+        if nr.kind == "neuron":  # the neurons of one layer: one rank, index order
+            runs.setdefault((place, -1), []).append(f"g{k}")
+    for (place, _), run in itertools.chain(_leaf_runs(p).items(), runs.items()):
+        buckets[place].append(_in_order(run, inside=place != ""))
     return buckets, first_op
+
+
+def _leaf_runs(p: Plan) -> dict[tuple[str, int], list[str]]:
+    """The leaves to keep in index order: per cluster, the leaves first used by one op (a
+    neuron's w0, w1, ..., b; the inputs x0, x1, ...), in the order that op takes them."""
+    graph = p.graph
+    runs: dict[tuple[str, int], list[str]] = {}
+    seen = bytearray(len(graph))
+    for c in range(len(graph)):
+        if p.group_of[c] >= 0:
+            continue
+        for q in graph.parents[c]:
+            if seen[q] or graph.ops[q] is not None or p.group_of[q] >= 0:
+                continue
+            seen[q] = 1
+            place = graph.scope(q) if p.opts.cluster else ""
+            runs.setdefault((place, c), []).append(f"v{q}")
+    return runs
+
+
+def _in_order(run: list[str], *, inside: bool) -> str:
+    """Same-rank nodes kept in list order, top to bottom for rankdir LR: a ``rank=same``
+    subgraph with invisible flat edges, which dot and graphviz-pure both follow (they ignore
+    the order nodes are written in). Measured with both (tests/test_draw.py checks it): at the
+    top level a flat edge u -> v puts u above v, inside a cluster v above u, so there the chain
+    runs from the last node to the first."""
+    if len(run) < 2:
+        return ""
+    chain = " -> ".join(reversed(run) if inside else run)
+    return f"\t{{rank=same; {chain} [style=invis]}}\n"
 
 
 def _clusters(buckets: dict[str, list[str]], paths: list[str]) -> list[str]:
@@ -500,6 +704,28 @@ def _mark(p: Plan, i: int) -> str:
     return _HIGHLIGHT_NODE if i == p.hi else (_ROUTE_NODE if p.route[i] else "")
 
 
+#: Room per character, as a fraction of the font size, that every box gets: graphviz-pure
+#: measures text about 8% narrower than dot, has no width at all for δ Σ ∂ σ, and starts each
+#: line where its own (short) measure would centre it, so a box must hold about twice the
+#: real width minus pure's: 2 * 0.6 - 0.5 em per character for our labels (digits are 0.556
+#: em in Helvetica and Arial, 0.64 in DejaVu Sans). A minimum: dot may still widen a box.
+GLYPH_EM = 0.72
+_TAG = re.compile(r"<[^>]*>")
+_ENTITY = re.compile(r"&#?\w+;")
+
+
+def _text_len(markup: str) -> int:
+    """Characters shown by one line of HTML-label markup (tags dropped, entities one)."""
+    return len(_ENTITY.sub("x", _TAG.sub("", markup)))
+
+
+def _box_width(rows: list[str], fontsize: float, margin: float) -> str:
+    """A ``width`` attribute (inches) fitting the longest row with :data:`GLYPH_EM` per
+    character plus ``margin`` inches; with ``fixedsize`` false it is a minimum."""
+    chars = max((_text_len(r) for r in rows), default=1)
+    return f" width={chars * fontsize * GLYPH_EM / 72 + margin:.2f}"
+
+
 def _value_node(p: Plan, i: int) -> str:
     """The DOT line of value node ``v{i}``: label, data, grad (not for a constant)."""
     v = p.graph.nodes[i]
@@ -512,14 +738,35 @@ def _value_node(p: Plan, i: int) -> str:
     if p.opts.show_grad and g is not None:
         rows.append(f"grad {g:.4f}")
     text = "<BR/>".join(rows) or " "
-    return f"\tv{i} [label=<{text}>{_fill(p, g)}{_mark(p, i)}]\n"
+    size = _box_width(rows, 10.0, 0.16)
+    return f"\tv{i} [label=<{text}>{size}{_fill(p, g)}{_mark(p, i)}]\n"
 
 
 def _group_node(p: Plan, k: int, nr: _Group) -> str:
-    """The DOT line of collapsed neuron ``g{k}``: z, a and delta of its first calls."""
+    """The DOT line of collapsed group ``g{k}``: for a neuron z, a and delta of its first
+    calls; for a layer its neuron count and largest delta; for a chain its length, repeating
+    ops and the data and grad at both ends."""
+    grads = p.graph.grads
+    if nr.kind == "chain":
+        rows, delta = _chain_rows(p, nr), grads[nr.outs[0]] or 0.0
+    else:
+        rows = _neuron_rows(p, nr)
+        delta = max((grads[z] or 0.0 for z in nr.zs), key=abs)
+    hit = any(p.route[j] for j in nr.members)
+    mark = _HIGHLIGHT_NODE if p.hi in nr.members else (_ROUTE_NODE if hit else "")
+    size = _box_width(rows, 10.0, 0.2)
+    return f"\tg{k} [label=<{'<BR/>'.join(rows)}>{size}{_fill(p, delta)}{_GROUP_ATTRS}{mark}]\n"
+
+
+def _neuron_rows(p: Plan, nr: _Group) -> list[str]:
     data, grads = p.graph.data, p.graph.grads
     name = scope_title(nr.scope)
     calls = len(nr.zs)
+    if nr.kind == "layer":
+        neurons = len({p.graph.scope(z) for z in nr.zs})
+        head = f"<B>{_html(name)}</B>" if name.strip() else "layer"
+        big = max((grads[z] or 0.0 for z in nr.zs), key=abs)
+        return [f"{head} ({neurons} neurons, {calls} z)", f"max |δ| {abs(big):.4f}"]
     head = f"<B>{_html(name)}</B>" if name.strip() else "neuron"
     rows = [head + (f" ({calls} calls)" if calls > 1 else "")]
     for z, a in list(zip(nr.zs, nr.outs))[:_CALLS_SHOWN]:
@@ -527,10 +774,25 @@ def _group_node(p: Plan, k: int, nr: _Group) -> str:
         rows.extend(zad if calls == 1 else ["   ".join(zad)])
     if calls > _CALLS_SHOWN:
         rows.append(f"… {calls - _CALLS_SHOWN} more calls")
-    delta = max((grads[z] or 0.0 for z in nr.zs), key=abs)
-    hit = any(p.route[j] for j in nr.members)
-    mark = _HIGHLIGHT_NODE if p.hi in nr.members else (_ROUTE_NODE if hit else "")
-    return f"\tg{k} [label=<{'<BR/>'.join(rows)}>{_fill(p, delta)}{_GROUP_ATTRS}{mark}]\n"
+    return rows
+
+
+def _chain_rows(p: Plan, nr: _Group) -> list[str]:
+    graph = p.graph
+    first, last = nr.zs[0], nr.outs[0]
+    n = sum(1 for i in nr.members if graph.ops[i] is not None)
+    symbols = []
+    for name in nr.pattern:
+        row = next(op for op in (graph.ops[i] for i in nr.members) if op and op.name == name)
+        symbols.append(_html(row.symbol) or "?")
+    rows = [
+        f"<B>{n} similar nodes</B>",
+        "(" + " ".join(symbols) + f") × {n // max(len(symbols), 1)}",
+    ]
+    for what, i in (("first", first), ("last", last)):
+        g = graph.grads[i]
+        rows.append(f"{what}: data {graph.data[i]:.4f}" + ("" if g is None else f" grad {g:.4f}"))
+    return rows
 
 
 # ---------------------------------------------------------------------------------------------
@@ -603,7 +865,7 @@ def _caption(p: Plan) -> list[str]:
             "labelled with its local derivative ∂out/∂in."
         )
     if p.collapsed:
-        rows.append(_collapse_note(len(p.graph), p.opts.max_nodes, len(p.groups)))
+        rows.append(_collapse_note(p))
     opts = p.opts
     if p.gmax == 0.0 and len(p.graph) > 1 and (opts.show_grad or opts.color_by_grad or p.hi >= 0):
         rows.append("All gradients are 0: call backward() on the root before drawing.")
@@ -613,20 +875,27 @@ def _caption(p: Plan) -> list[str]:
 
 
 def _legend(gmax: float) -> str:
-    """The heat-map legend: swatches for |grad| / max|grad| and the exact-zero style."""
-    cells = [f'<TD BORDER="0" ALIGN="LEFT">|grad| / max |grad| (max {_num(gmax)}):</TD>']
+    """The heat-map legend: swatches for |grad| / max|grad| and the exact-zero style. Every
+    cell is given its width (points, from :data:`GLYPH_EM`): graphviz-pure measures text
+    too short, and a swatch would cover the end of "(max ...)"."""
+    head = f"|grad| / max |grad| (max {_num(gmax)}):"
+    cells = [f'<TD BORDER="0" ALIGN="LEFT"{_cell_width(head)}>{html.escape(head)}</TD>']
     for frac in (0.0, 0.25, 0.5, 0.75, 1.0):
         k = round(frac * _LEVELS)
         font = ' COLOR="white"' if k >= _DARK_FROM else ""
+        text = f"{'>' if k == 0 else ''}{round(frac * 100)}%"
         cells.append(
-            f'<TD BGCOLOR="{_PALETTE[k]}"><FONT{font}>{"&gt;" if k == 0 else ""}'
-            f"{round(frac * 100)}%</FONT></TD>"
+            f'<TD BGCOLOR="{_PALETTE[k]}"{_cell_width(text)}><FONT{font}>'
+            f"{html.escape(text)}</FONT></TD>"
         )
+    zero, const = "grad exactly 0 (dashed)", "constant (no grad)"
     cells.append(
-        f'<TD BGCOLOR="{_ZERO_FILL}" STYLE="dashed"><FONT COLOR="#55555f">'
-        "grad exactly 0 (dashed)</FONT></TD>"
+        f'<TD BGCOLOR="{_ZERO_FILL}" STYLE="dashed"{_cell_width(zero)}>'
+        f'<FONT COLOR="#55555f">{zero}</FONT></TD>'
     )
-    cells.append('<TD STYLE="dotted"><FONT COLOR="#6b6b75">constant (no grad)</FONT></TD>')
+    cells.append(
+        f'<TD STYLE="dotted"{_cell_width(const)}><FONT COLOR="#6b6b75">{const}</FONT></TD>'
+    )
     return (
         '<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="2" CELLPADDING="3"><TR>'
         + "".join(cells)
@@ -634,16 +903,34 @@ def _legend(gmax: float) -> str:
     )
 
 
-def _collapse_note(n: int, max_nodes: int | None, groups: int) -> str:
-    if groups:
-        return (
-            f"Collapsed: {n} values &gt; max_nodes={max_nodes}, so each of the {groups} neuron "
-            "clusters is drawn as one node (z, a = its output, δ = dL/dz)."
+def _cell_width(text: str, fontsize: float = 11.0) -> str:
+    """A table cell's ``WIDTH`` (points) that fits ``text`` at :data:`GLYPH_EM` per glyph."""
+    return f' WIDTH="{round(len(text) * fontsize * GLYPH_EM) + 4}"'
+
+
+def _collapse_note(p: Plan) -> str:
+    n, max_nodes = len(p.graph), p.opts.max_nodes or 0
+    why = f"{n} values &gt; max_nodes={max_nodes}"
+    if n <= max_nodes:
+        why = (
+            f"one column would stack {p.column} boxes (more than {column_limit(max_nodes)}: "
+            "taller than a screen)"
         )
-    return (
-        f"{n} values &gt; max_nodes={max_nodes}, but there are no neuron clusters to collapse "
-        "(scopes holding a neuron's pre-activation z)."
-    )
+    kinds = {"neuron": 0, "layer": 0, "chain": 0}
+    for nr in p.groups:
+        kinds[nr.kind] += 1
+    parts = []
+    if kinds["neuron"]:
+        parts.append(
+            f"each of the {kinds['neuron']} neuron clusters as one node (z, a = its "
+            "output, δ = dL/dz)"
+        )
+    if kinds["layer"]:
+        parts.append(f"each of the {kinds['layer']} layers as one node")
+    if kinds["chain"]:
+        runs = kinds["chain"]
+        parts.append(f"{runs} run{'s' if runs > 1 else ''} of similar nodes as one node each")
+    return f"Collapsed: {why}, so drawn: " + "; ".join(parts) + "."
 
 
 _BIG = '<FONT POINT-SIZE="12"><B>'

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ._render import render_source, write_atomic
-from .draw import DrawOptions, Plan, drawing, local_partials, plan, scope_parent
+from .draw import MAX_NODES, DrawOptions, Plan, drawing, local_partials, plan, scope_parent
 from .engine import Value
 from .explain import explain_grad
 from .graph import Graph
@@ -49,7 +49,7 @@ def explore(
     rankdir: str = "LR",
     color_by_grad: bool = True,
     cluster: bool = True,
-    max_nodes: int | None = 2000,
+    max_nodes: int | None = MAX_NODES,
 ) -> Explorer:
     """An interactive page for ``root``'s graph: step through backward in the browser.
 
@@ -60,7 +60,8 @@ def explore(
         rankdir: Layout direction (``"LR"``, ``"TB"``, ``"RL"``, ``"BT"``).
         color_by_grad: Heat map of |grad| (see :func:`~autograd.draw_graph`).
         cluster: Clusters per scope (layers, neurons); click one to collapse it.
-        max_nodes: Collapse neurons above this many values (see ``draw_graph``).
+        max_nodes: The most boxes before neurons, chains and layers collapse (see
+            ``draw_graph``).
 
     Returns:
         An :class:`Explorer`: ``.save("graph.html")`` writes the page.
@@ -219,7 +220,7 @@ def _inside(name: str, p: Plan, clusters: dict[str, int]) -> list[str]:
     if m is None or not p.opts.cluster:
         return []
     i = int(m.group(2))
-    scope = scope_parent(p.groups[i].scope) if m.group(1) == "g" else p.graph.scope(i)
+    scope = p.groups[i].place if m.group(1) == "g" else p.graph.scope(i)
     out = []
     while scope:
         k = clusters.get(scope)

@@ -117,25 +117,28 @@ def render_times(
     sizes: tuple[int, ...] = (100, 1_000, 10_000), timeout: float = 120.0
 ) -> list[dict[str, Any]]:
     """Wall time of laying out and writing the SVG of each size, with each renderer, as drawn
-    by default (``max_nodes=2000``: larger graphs collapse their neurons) and uncollapsed.
+    by default (``max_nodes`` = ``autograd.draw.MAX_NODES``: larger graphs collapse their
+    neurons, then chains, then layers) and uncollapsed (``max_nodes=None``).
 
     Returns:
-        One row per (size, renderer, collapsed or not): ``nodes``, ``renderer``,
+        One row per (size, renderer, default or uncollapsed): ``nodes``, ``renderer``,
         ``max_nodes``, ``drawn`` (DOT node statements), ``svg_s`` (``None`` on timeout or
-        crash, with ``error``).
+        crash, with ``error``), ``size_pt`` (the SVG's width x height).
     """
     import subprocess
 
     import autograd as ag
+    from autograd.draw import MAX_NODES
 
     rows: list[dict[str, Any]] = []
     for n in sizes:
         root, _ = build(n)
         nodes = len(ag.topological_order(root))
-        for max_nodes in (2000, None):
-            if max_nodes is None and nodes <= 2000:
-                continue
-            source = ag.draw_graph(root, max_nodes=max_nodes).source
+        default = ag.draw_graph(root, max_nodes=MAX_NODES).source
+        for max_nodes in (MAX_NODES, None):
+            source = default if max_nodes else ag.draw_graph(root, max_nodes=None).source
+            if max_nodes is None and source == default:
+                continue  # nothing collapsed by default
             drawn = len(re.findall(r"^\t[vog]\d+ \[", source, flags=re.M))
             for name, path in _renderers().items():
                 row: dict[str, Any] = {
@@ -154,6 +157,9 @@ def render_times(
                         check=False,
                     )
                     row["svg_s"] = round(time.perf_counter() - t, 2)
+                    size = re.search(rb'<svg width="(\d+)pt" height="(\d+)pt"', proc.stdout)
+                    if size:
+                        row["size_pt"] = f"{int(size[1])} x {int(size[2])}"
                     if proc.returncode != 0:
                         row["svg_s"], row["error"] = None, f"exit {proc.returncode}"
                 except subprocess.TimeoutExpired:

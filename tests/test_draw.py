@@ -637,7 +637,7 @@ def test_collapsed_neuron_called_on_a_batch_lists_each_calls_z_a_delta() -> None
             outs.append(z.tanh())
     loss = ag.sum(outs)
     loss.backward()
-    d = parse(draw_graph(loss, max_nodes=1).source)
+    d = parse(draw_graph(loss, max_nodes=len(ag.topological_order(loss)) - 1).source)
     (g,) = [t for k, t in d.nodes.items() if k.startswith("g")]
     assert g.startswith("n (4 calls)")
     first = outs[0].parents[0]
@@ -645,11 +645,13 @@ def test_collapsed_neuron_called_on_a_batch_lists_each_calls_z_a_delta() -> None
     assert "1 more calls" in g
 
 
-def test_collapse_without_neuron_clusters_says_so() -> None:
+def test_too_many_boxes_even_after_collapsing_is_a_value_error_saying_how_to_draw_less() -> None:
     g = tiny()
-    d = parse(draw_graph(g["e"], max_nodes=2).source)
-    assert "no neuron clusters" in d.caption
-    assert d.by_text("a")
+    n = len(ag.topological_order(g["e"]))  # no neurons, no long chain: nothing collapses
+    with pytest.raises(ValueError, match=rf"{n} values leave {n} boxes .* max_nodes=2") as err:
+        draw_graph(g["e"], max_nodes=2)
+    assert "max_nodes=None" in str(err.value) and "one sample" in str(err.value)
+    assert parse(draw_graph(g["e"], max_nodes=n).source).by_text("a")  # at the limit: drawn
 
 
 def test_collapse_of_an_nn_mlp_gives_one_node_per_neuron() -> None:
@@ -658,7 +660,7 @@ def test_collapse_of_an_nn_mlp_gives_one_node_per_neuron() -> None:
     m = nn.MLP(2, [3, 2, 1], seed=0)
     y = m([0.5, -1.0])
     y.backward()
-    d = parse(draw_graph(y, max_nodes=5).source)
+    d = parse(draw_graph(y, max_nodes=10).source)
     assert sum(k.startswith("g") for k in d.nodes) == 6  # 3 + 2 + 1 neurons
     assert "Collapsed" in d.caption
 
@@ -1115,3 +1117,237 @@ def test_brackets_in_labels_render_with_dot(label: str) -> None:
     y.backward()
     svg = render_mod.render_source(draw_graph(y).source, "svg")
     assert label.replace(">", "") in "".join(svg_text(svg).split()).replace(">", "")
+
+
+# ---------------------------------------------------------------------------------------------
+# Readable with either renderer: labels fit, index order
+
+#: The test's own text-width assumption: every character is as wide as 0.6 em (Helvetica's
+#: digits are 0.556 em, lower-case letters 0.5-0.56, bold digits 0.556; δ Σ ∂ σ about 0.6).
+TEST_EM = 0.6
+COORD = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def rendered(renderer: str, source: str) -> ET.Element:
+    proc = subprocess.run([renderer, "-Tsvg"], input=source.encode(), capture_output=True)
+    assert proc.returncode == 0, proc.stderr[:300]
+    return ET.fromstring(proc.stdout)
+
+
+def x_extent(shape: ET.Element) -> tuple[float, float]:
+    if shape.tag == f"{SVG_NS}ellipse":
+        cx, rx = float(shape.get("cx") or 0), float(shape.get("rx") or 0)
+        return cx - rx, cx + rx
+    nums = [float(v) for v in COORD.findall(shape.get("d") or shape.get("points") or "")]
+    return min(nums[0::2]), max(nums[0::2])
+
+
+def text_extent(t: ET.Element) -> tuple[float, float]:
+    width = len(t.text or "") * float(t.get("font-size") or 14) * TEST_EM
+    x = float(t.get("x") or 0)
+    anchor = t.get("text-anchor")
+    if anchor == "middle":
+        return x - width / 2, x + width / 2
+    return (x - width, x) if anchor == "end" else (x, x + width)
+
+
+def node_shapes(svg: ET.Element) -> Iterator[tuple[str, ET.Element, list[ET.Element]]]:
+    for g in svg.iter(f"{SVG_NS}g"):
+        if g.get("class") == "node":
+            shapes = [
+                e for e in g if e.tag in {f"{SVG_NS}{n}" for n in ("path", "polygon", "ellipse")}
+            ]
+            yield g.findtext(f"{SVG_NS}title") or "", shapes[-1], list(g.iter(f"{SVG_NS}text"))
+
+
+def small_drawings() -> list[str]:
+    import nn
+
+    m = nn.MLP(2, [3, 1], activation="tanh", seed=3)
+    loss = nn.mse_loss(m([0.5, -1.0]), 0.25)
+    loss.backward()
+    w = m.layers[0].neurons[1].w[0]
+    return [
+        draw_graph(loss, highlight=w).source,
+        draw_graph(loss, highlight=w, max_nodes=20).source,  # collapsed neurons: δ rows
+        draw_graph(readme_net_loss(), highlight=None).source,
+        draw_graph(deep_mlp_loss(), max_nodes=12).source,  # collapsed layers
+        draw_graph(tanh_chain(200), max_nodes=20).source,  # a collapsed chain
+    ]
+
+
+def deep_mlp_loss() -> Value:
+    import nn
+
+    m = nn.MLP(2, [8, 8, 8, 1], activation="tanh", seed=2)
+    loss = nn.mse_loss(m([0.3, -0.7]), 0.5)
+    loss.backward()
+    return loss
+
+
+def tanh_chain(n_values: int) -> Value:
+    """y = (y * 0.999 + 0.001).tanh() repeated until the graph has ``n_values`` Values (each
+    repetition adds 5: two constants, the product, the sum and the tanh)."""
+    y = Value(0.5, "x")
+    for _ in range((n_values - 1) // 5):
+        y = (y * 0.999 + 0.001).tanh()
+    y.backward()
+    return y
+
+
+def readme_net_loss() -> Value:
+    from demos.graph import build_readme_net
+
+    return build_readme_net().loss
+
+
+@pytest.mark.parametrize("renderer", renderers() or [None])
+def test_every_label_fits_its_box_and_the_legend_and_edges_are_not_clipped(
+    renderer: str | None,
+) -> None:
+    if renderer is None:
+        pytest.skip("no renderer installed")
+    for source in small_drawings():
+        svg = rendered(renderer, source)
+        view = [float(v) for v in (svg.get("viewBox") or "").split()]
+        top = svg.find(f"{SVG_NS}g")
+        assert top is not None
+        shift = float(COORD.findall((top.get("transform") or "").split("translate")[1])[0])
+        for title, shape, texts in node_shapes(svg):
+            lo, hi = x_extent(shape)
+            left, right = lo + shift, hi + shift  # in the picture: must lie inside its width
+            assert left >= 0 and right <= view[2], f"{title} clipped: {left}..{right} > {view}"
+            for t in texts:
+                a, b = text_extent(t)
+                assert lo <= a and b <= hi, (
+                    f"{title}: {t.text!r} {a:.1f}..{b:.1f} > {lo:.1f}..{hi:.1f}"
+                )
+        legend = [t for t in svg.iter(f"{SVG_NS}text") if "(max" in (t.text or "")]
+        assert len(legend) == 1
+        swatch = [p for p in svg.iter(f"{SVG_NS}polygon") if p.get("fill") == "#fffaeb"]
+        assert swatch, "the >0% swatch is drawn"
+        assert text_extent(legend[0])[1] <= x_extent(swatch[0])[0], "(max ...) under a swatch"
+
+
+def centre_y(svg: ET.Element) -> dict[str, float]:
+    out = {}
+    for title, shape, _ in node_shapes(svg):
+        nums = [float(v) for v in COORD.findall(shape.get("d") or shape.get("points") or "")]
+        ys = nums[1::2] or [float(shape.get("cy") or 0)]
+        out[title] = (min(ys) + max(ys)) / 2
+    return out
+
+
+@pytest.mark.parametrize("renderer", renderers() or [None])
+def test_weights_and_inputs_appear_in_index_order_top_to_bottom(renderer: str | None) -> None:
+    import nn
+
+    if renderer is None:
+        pytest.skip("no renderer installed")
+    m = nn.MLP(3, [4, 2], activation="tanh", seed=5)
+    loss = nn.mse_loss(m([0.5, -1.0, 2.0]), [0.1, 0.2])
+    loss.backward()
+    for root, cluster in ((loss, True), (loss, False), (readme_net_loss(), True)):
+        graph = ag.Graph(root)
+        y = centre_y(rendered(renderer, draw_graph(root, cluster=cluster).source))
+        checked = 0
+        for c in range(len(graph)):
+            leaves = [q for q in graph.parents[c] if graph.ops[q] is None]
+            for scope in {graph.scope(q) for q in leaves}:
+                same = [q for q in leaves if graph.scope(q) == scope]
+                if all(graph.consumers[q][0][0] == c for q in same) and len(same) > 1:
+                    ys = [y[f"v{q}"] for q in same]  # w0, w1, ..., b; x0, x1, x2
+                    assert ys == sorted(ys), [graph.nodes[q].label for q in same]
+                    checked += 1
+        assert checked >= 3
+
+
+def moons_loss(samples: int) -> Value:
+    import nn
+    from nn.data import make_moons
+
+    xs, ys = make_moons(20, seed=0)
+    m = nn.MLP(2, [16, 16, 1], activation="relu", seed=1)
+    loss = nn.hinge_loss([m(x) for x in xs[:samples]], ys[:samples])
+    loss.backward()
+    return loss
+
+
+def test_a_long_chain_collapses_into_k_similar_nodes_and_renders_fast() -> None:
+    import time
+
+    reps = 700
+    y = tanh_chain(5 * reps + 1)
+    n = len(ag.topological_order(y))
+    assert n == 5 * reps + 1
+    d = parse(draw_graph(y).source)
+    (g,) = [k for k in d.nodes if k.startswith("g")]
+    # every op but the last tanh (which stays, as the run's output) is inside the box
+    ops = 3 * reps - 1
+    assert d.nodes[g].startswith(f"{ops} similar nodes\n(* + tanh) × {ops // 3}")
+    # the run starts at x * 0.999 (x = 0.5) and ends at the sum that the last tanh reads
+    assert f"first: data {0.5 * 0.999:.4f}" in d.nodes[g]
+    assert f"last: data {y.parents[0].data:.4f} grad {y.parents[0].grad:.4f}" in d.nodes[g]
+    assert "1 run of similar nodes" in d.caption
+    assert len(d.nodes) <= 6  # x, the run, the last tanh (and its op)
+    for renderer in renderers():
+        t = time.perf_counter()
+        svg = rendered(renderer, draw_graph(y).source)
+        assert time.perf_counter() - t < 5.0, renderer
+        assert svg.find(f".//{SVG_NS}g[@class='node']") is not None
+
+
+def test_layers_collapse_when_neurons_alone_leave_too_many_boxes() -> None:
+    loss = deep_mlp_loss()
+    d = parse(draw_graph(loss, max_nodes=12).source)
+    layers = sorted(t.split("\n")[0] for k, t in d.nodes.items() if k.startswith("g"))
+    assert layers == [
+        "layer 0 (8 neurons, 8 z)",
+        "layer 1 (8 neurons, 8 z)",
+        "layer 2 (8 neurons, 8 z)",
+        "layer 3 (1 neurons, 1 z)",
+    ]
+    assert "each of the 4 layers as one node" in d.caption
+    assert len(parse(draw_graph(loss, max_nodes=40).source).nodes) > 25  # neurons only
+
+
+@pytest.mark.parametrize("renderer", renderers() or [None])
+def test_moons_mlps_render_in_seconds_at_a_size_a_screen_shows_neurons_in_order(
+    renderer: str | None,
+) -> None:
+    import time
+
+    if renderer is None:
+        pytest.skip("no renderer installed")
+    batch = moons_loss(20)
+    assert 1700 < len(ag.topological_order(batch)) < 1900
+    t = time.perf_counter()
+    rendered(renderer, draw_graph(batch).source)
+    assert time.perf_counter() - t < 5.0
+    one = moons_loss(1)
+    assert len(ag.topological_order(one)) == 412
+    p_ = ag.draw.plan(one, ag.draw.DrawOptions())
+    svg = rendered(renderer, ag.draw.drawing(p_).source)
+    w, h = (float(svg.get(a, "0").removesuffix("pt")) for a in ("width", "height"))
+    assert max(w, h) * 96 / 72 <= 4000, (w, h)  # pt -> px at 96 dpi
+    y = centre_y(svg)
+    for layer in ("layers.0", "layers.1"):
+        groups = [(nr.scope, f"g{k}") for k, nr in enumerate(p_.groups) if nr.place == layer]
+        assert len(groups) == 16
+        by_index = sorted(groups, key=lambda sg: int(sg[0].rsplit(".", 1)[1]))
+        ys = [y[g] for _, g in by_index]
+        assert ys == sorted(ys), layer  # neuron 0 on top, then 1, 2, ... 15
+
+
+def test_a_graph_under_max_nodes_still_collapses_when_one_column_is_taller_than_a_screen() -> None:
+    loss = deep_mlp_loss()  # 2-8-8-8-1: layers 1 and 2 each stack 8 * (8 w + b) = 72 leaves
+    n = len(ag.topological_order(loss))
+    assert n < ag.draw.MAX_NODES
+    d = parse(draw_graph(loss).source)
+    assert f"one column would stack {8 * (8 + 1)} boxes (more than 50" in d.caption
+    assert sum(k.startswith("g") for k in d.nodes) == 8 + 8 + 8 + 1
+    assert not any(k.startswith("g") for k in parse(draw_graph(loss, max_nodes=None).source).nodes)
+    # a budget this large is the user asking for everything: 72 <= 1000 // 5
+    assert not any(k.startswith("g") for k in parse(draw_graph(loss, max_nodes=1000).source).nodes)
+    small = readme_net_loss()  # 27 values, columns of at most 11: drawn in full
+    assert "Collapsed" not in parse(draw_graph(small).source).caption
