@@ -2,7 +2,7 @@
 
 It computes exactly what the reference computes (``tests/test_fast_path.py`` runs random
 programs over every op through both and asserts every value and gradient bit-identical) and
-replaces three of its pieces with Python source generated from the op rows:
+replaces four of its pieces, three with Python source generated from the op rows:
 
 * **Value's operators and methods**: one function per row and side, with the row's float
   operator written inline (``x * y`` rather than a call through ``float.__mul__``) and the
@@ -12,6 +12,8 @@ replaces three of its pieces with Python source generated from the op rows:
   row's chain rule (:func:`autograd.ops.chain_sources`) inlined in a kernel of its own, and
   this pass's gradient accumulated in ``.grad`` itself (old values set aside first, added
   back at the end), so no dict is built. Visit marks live in the walk's own dict.
+* **walks over** ``.parents`` (``topological_order``, ``Graph``): the reference order in one
+  loop with no ``.parents`` call per node; ``Graph``'s parent positions made as it goes.
 
 While no thread is inside ``no_grad`` or ``scope`` (a counter the engine's recording
 contexts keep through ``_context_listeners``), new nodes skip the thread-local lookup.
@@ -34,7 +36,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import engine
+from . import engine, graph
 from ._validate import _error, _not_differentiable, _real
 from .context import _NO_META, _anomaly_checks, _context_listeners, _state
 from .engine import Value
@@ -532,6 +534,109 @@ def _backward(root: Value, seed: float) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# Walks over ``.parents``: topological_order and Graph
+
+
+def _const(x: float) -> Value:
+    """:func:`engine._const` without the constructor call."""
+    v: Value = _new(Value)
+    v.data = x
+    v.requires_grad = False
+    v.grad = None
+    v._fn = v._a = v._b = None
+    v._meta = _NO_META
+    return v
+
+
+def _order(root: Value) -> list[Value]:
+    """:func:`engine.walk` over ``.parents`` (the same order, the same constants made)."""
+    return _walk_parents(root, None)[0]
+
+
+def _indexed(root: Value) -> tuple[list[Value], dict[Value, int], list[tuple[int, ...]]]:
+    """:func:`autograd.graph._indexed` in one walk: a node's parents' positions are known
+    when it is listed (they are listed before it)."""
+    parents: list[tuple[int, ...]] = []
+    order, index = _walk_parents(root, parents)
+    return order, index, parents
+
+
+def _walk_parents(
+    root: Value, parents: list[tuple[int, ...]] | None
+) -> tuple[list[Value], dict[Value, int]]:
+    """The nodes of ``root`` in :func:`engine.walk`'s order over ``.parents``, their positions,
+    and (if ``parents`` is a list) each node's parents' positions appended to it.
+
+    Depth-first, inputs in argument order: a node is pushed again behind a ``_POST`` marker
+    before its inputs (in reverse, so the first is walked first), and listed when the marker
+    comes back. A bare float input becomes its constant leaf, stored back, as ``.parents``
+    does. In a graph (no cycles) a node listed is done; one met again is skipped.
+    """
+    order: list[Value] = []
+    index: dict[Value, int] = {}
+    emit = order.append
+    stack: list[Any] = [root]
+    push = stack.append
+    pop = stack.pop
+    keep = None if parents is None else parents.append
+    at = index.__getitem__
+    n = 0
+    enabled = gc.isenabled()
+    if enabled:
+        gc.disable()  # constants are made below, nothing cyclic; spare the collector
+    try:
+        while stack:
+            node: Any = pop()
+            if node is _POST:
+                node = pop()
+                index[node] = n
+                n += 1
+                emit(node)
+                if keep is not None:
+                    a = node._a  # a binary node's _b is set, a unary's None, n-ary's a tuple
+                    if node._b is not None:
+                        keep((index[a], index[node._b]))
+                    elif type(a) is tuple:
+                        keep(tuple(map(at, a)))
+                    else:
+                        keep((index[a],))
+                continue
+            while node not in index:
+                fn = node._fn
+                if fn is None:  # a leaf: listed at once
+                    index[node] = n
+                    n += 1
+                    emit(node)
+                    if keep is not None:
+                        keep(())
+                    break
+                push(node)
+                push(_POST)
+                ar = fn.arity
+                a = node._a
+                if ar == 2:
+                    b = node._b
+                    if type(a) is float:
+                        node._a = a = _const(a)
+                    if type(b) is float:
+                        node._b = b = _const(b)
+                    if b not in index:
+                        push(b)
+                elif ar != 1:
+                    if float in set(map(type, a)):
+                        node._a = a = tuple([_const(p) if type(p) is float else p for p in a])
+                    for p in reversed(a):
+                        if p not in index:
+                            push(p)
+                    break
+                node = a  # walk the first input at once
+    finally:
+        if enabled:
+            gc.enable()
+    return order, index
+
+
+# ---------------------------------------------------------------------------------------------
 # The switch
 
 _reference: dict[str, Any] = {}
@@ -554,20 +659,26 @@ def set_fast(enabled: bool) -> None:
         for op in OPS.values():
             for name in (*op.methods, *op.rmethods):
                 _reference[name] = Value.__dict__[name]
+        _reference["_order"] = engine._order
+        _reference["_indexed"] = graph._indexed
         _fast_methods.update({"_apply": _apply, "backward": backward, "__init__": _init})
+        _fast_methods.update({"_order": _order, "_indexed": _indexed})
         for op in OPS.values():
             if op.builtin:
                 _fast_methods.update(_operators(op))
         _context_listeners.append(_count)
     chosen = _fast_methods if enabled else _reference
     engine._apply = chosen["_apply"]
+    engine._order = chosen["_order"]
+    graph._indexed = chosen["_indexed"]
     for name, f in chosen.items():
-        if name != "_apply":
+        if name not in _MODULE_LEVEL:
             setattr(Value, name, f)
     _fast_on = enabled
 
 
 _fast_methods: dict[str, Any] = {}
+_MODULE_LEVEL = ("_apply", "_order", "_indexed")
 
 
 def is_fast() -> bool:
