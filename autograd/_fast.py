@@ -431,17 +431,21 @@ def backward(self: Value, gradient: float = 1.0) -> None:
             gc.enable()
 
 
-def _walk(root: Value, seen: set[Any], saved: list[tuple[Any, Any]]) -> list[Value]:
-    """The op nodes of :func:`engine.walk`'s order over inputs that require grad, with every
-    visited node (``seen``) given ``grad = 0.0``; old values other than 0 go to ``saved``.
+def _walk(
+    root: Value, mark: float, leaves: list[Value], saved: list[tuple[Any, Any]]
+) -> list[Value]:
+    """The op nodes of :func:`engine.walk`'s order over inputs that require grad; every
+    visited node gets ``grad = mark`` (this pass's own float 0.0 object: ``grad is mark`` is
+    the visit mark, no set is kept), visited leaves go to ``leaves``, and old gradients other
+    than 0 to ``saved``.
 
     The same depth-first order as the reference: a node is pushed again behind a ``_POST``
     marker before its inputs, so it is listed once they are done; the first input is walked
-    at once, without a push and a pop, and leaf inputs are only zeroed, never pushed.
+    at once, without a push and a pop, and leaf inputs are only marked, never pushed.
     """
     order: list[Value] = []
     emit = order.append
-    add = seen.add
+    leaf = leaves.append
     save = saved.append
     stack: list[Any] = [root]
     push = stack.append
@@ -451,12 +455,11 @@ def _walk(root: Value, seen: set[Any], saved: list[tuple[Any, Any]]) -> list[Val
         if node is _POST:
             emit(pop())  # every input is done: list it
             continue
-        while node not in seen:
-            add(node)
+        while node.grad is not mark:
             old = node.grad
             if old or old is None:
                 save((node, old))
-            node.grad = 0.0
+            node.grad = mark
             push(node)
             push(_POST)
             fn = node._fn
@@ -464,37 +467,37 @@ def _walk(root: Value, seen: set[Any], saved: list[tuple[Any, Any]]) -> list[Val
             a = node._a
             if ar == 2:
                 b = node._b
-                if type(b) is not float and b.requires_grad and b not in seen:
+                if type(b) is not float and b.requires_grad and b.grad is not mark:
                     if b._fn is None:
-                        add(b)
                         old = b.grad
                         if old or old is None:
                             save((b, old))
-                        b.grad = 0.0
+                        b.grad = mark
+                        leaf(b)
                     else:
                         push(b)
                 if type(a) is float:
                     break
             elif ar != 1:
                 for p in reversed(a):
-                    if type(p) is not float and p.requires_grad and p not in seen:
+                    if type(p) is not float and p.requires_grad and p.grad is not mark:
                         if p._fn is None:
-                            add(p)
                             old = p.grad
                             if old or old is None:
                                 save((p, old))
-                            p.grad = 0.0
+                            p.grad = mark
+                            leaf(p)
                         else:
                             push(p)
                 break
-            if not a.requires_grad or a in seen:
+            if not a.requires_grad or a.grad is mark:
                 break
             if a._fn is None:
-                add(a)
                 old = a.grad
                 if old or old is None:
                     save((a, old))
-                a.grad = 0.0
+                a.grad = mark
+                leaf(a)
                 break
             node = a  # walk the first input at once
     return order
@@ -504,16 +507,17 @@ _POST: Any = object()
 
 
 def _backward(root: Value, seed: float) -> None:
-    seen: set[Any] = set()
+    mark = float("0")  # a float 0.0 object of this pass's own
+    leaves: list[Value] = []
     saved: list[tuple[Any, Any]] = []
+    order: list[Value] = []
     try:
         if root._fn is None:  # a leaf: it only receives the seed
-            seen.add(root)
             if root.grad or root.grad is None:
                 saved.append((root, root.grad))
-            order: list[Value] = []
+            leaves.append(root)
         else:
-            order = _walk(root, seen, saved)
+            order = _walk(root, mark, leaves, saved)
         root.grad = seed + 0.0
         for node in reversed(order):
             fn: Any = node._fn
@@ -523,8 +527,8 @@ def _backward(root: Value, seed: float) -> None:
                 k = _kernel(fn)
             k(node, node.grad)
     except BaseException:
-        for node in seen:  # leave no trace: every visited node gets its old gradient back
-            node.grad = 0.0
+        for node in (*order, *leaves):  # leave no trace: every visited node gets its old
+            node.grad = 0.0  # gradient back (the walk itself makes no error of its own)
         for node, old in saved:
             node.grad = old
         raise
