@@ -411,9 +411,11 @@ class Batched:
             if not cols:
                 continue
             sub = par[:, cols]
-            var = self._bind(out, f"a{k}_{pk}", self.gather(sub))
-            parts.append((sub, var))
-            terms.append(f"{var}.sum(1)")
+            if len(cols) == 1:  # one term of this kind: its values are the sum, no reduction
+                terms.append(self._bind(out, f"a{k}_{pk}", self.gather(sub[:, 0])))
+            else:
+                terms.append(f"{self._bind(out, f'a{k}_{pk}', self.gather(sub))}.sum(1)")
+            parts.append((sub, ""))
         out.append(f"    {h} = " + " + ".join(terms))
 
         def backward(lines: list[str]) -> None:
@@ -425,9 +427,9 @@ class Batched:
                 src = f"d{k}"
                 if g.kind[sub[0, 0]] == STATIC and kind == SAMPLE:
                     src = f"d{k}.sum(1, keepdims=True)"
-                var = self._bind(
-                    lines, f"c{k}_{g.kind[sub[0, 0]]}", f"_np.repeat({src}, {sub.shape[1]}, 0)"
-                )
+                n = sub.shape[1]  # a gradient is never written into: one input may share it
+                rep = src if n == 1 else f"_np.repeat({src}, {n}, 0)"
+                var = self._bind(lines, f"c{k}_{g.kind[sub[0, 0]]}", rep)
                 self._send(lines, var, sub.ravel())
 
         return backward

@@ -2,7 +2,7 @@
 
 It computes exactly what the reference computes (``tests/test_fast_path.py`` runs random
 programs over every op through both and asserts every value and gradient bit-identical) and
-replaces three of its pieces with Python source generated from the op rows:
+replaces four of its pieces, three with Python source generated from the op rows:
 
 * **Value's operators and methods**: one function per row and side, with the row's float
   operator written inline (``x * y`` rather than a call through ``float.__mul__``) and the
@@ -12,6 +12,8 @@ replaces three of its pieces with Python source generated from the op rows:
   row's chain rule (:func:`autograd.ops.chain_sources`) inlined in a kernel of its own, and
   this pass's gradient accumulated in ``.grad`` itself (old values set aside first, added
   back at the end), so no dict is built. Visit marks live in the walk's own dict.
+* **walks over** ``.parents`` (``topological_order``, ``Graph``): the reference order in one
+  loop with no ``.parents`` call per node; ``Graph``'s parent positions made as it goes.
 
 While no thread is inside ``no_grad`` or ``scope`` (a counter the engine's recording
 contexts keep through ``_context_listeners``), new nodes skip the thread-local lookup.
@@ -34,7 +36,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import engine
+from . import engine, graph
 from ._validate import _error, _not_differentiable, _real
 from .context import _NO_META, _anomaly_checks, _context_listeners, _state
 from .engine import Value
@@ -429,17 +431,21 @@ def backward(self: Value, gradient: float = 1.0) -> None:
             gc.enable()
 
 
-def _walk(root: Value, seen: set[Any], saved: list[tuple[Any, Any]]) -> list[Value]:
-    """The op nodes of :func:`engine.walk`'s order over inputs that require grad, with every
-    visited node (``seen``) given ``grad = 0.0``; old values other than 0 go to ``saved``.
+def _walk(
+    root: Value, mark: float, leaves: list[Value], saved: list[tuple[Any, Any]]
+) -> list[Value]:
+    """The op nodes of :func:`engine.walk`'s order over inputs that require grad; every
+    visited node gets ``grad = mark`` (this pass's own float 0.0 object: ``grad is mark`` is
+    the visit mark, no set is kept), visited leaves go to ``leaves``, and old gradients other
+    than 0 to ``saved``.
 
     The same depth-first order as the reference: a node is pushed again behind a ``_POST``
     marker before its inputs, so it is listed once they are done; the first input is walked
-    at once, without a push and a pop, and leaf inputs are only zeroed, never pushed.
+    at once, without a push and a pop, and leaf inputs are only marked, never pushed.
     """
     order: list[Value] = []
     emit = order.append
-    add = seen.add
+    leaf = leaves.append
     save = saved.append
     stack: list[Any] = [root]
     push = stack.append
@@ -449,12 +455,11 @@ def _walk(root: Value, seen: set[Any], saved: list[tuple[Any, Any]]) -> list[Val
         if node is _POST:
             emit(pop())  # every input is done: list it
             continue
-        while node not in seen:
-            add(node)
+        while node.grad is not mark:
             old = node.grad
             if old or old is None:
                 save((node, old))
-            node.grad = 0.0
+            node.grad = mark
             push(node)
             push(_POST)
             fn = node._fn
@@ -462,37 +467,37 @@ def _walk(root: Value, seen: set[Any], saved: list[tuple[Any, Any]]) -> list[Val
             a = node._a
             if ar == 2:
                 b = node._b
-                if type(b) is not float and b.requires_grad and b not in seen:
+                if type(b) is not float and b.requires_grad and b.grad is not mark:
                     if b._fn is None:
-                        add(b)
                         old = b.grad
                         if old or old is None:
                             save((b, old))
-                        b.grad = 0.0
+                        b.grad = mark
+                        leaf(b)
                     else:
                         push(b)
                 if type(a) is float:
                     break
             elif ar != 1:
                 for p in reversed(a):
-                    if type(p) is not float and p.requires_grad and p not in seen:
+                    if type(p) is not float and p.requires_grad and p.grad is not mark:
                         if p._fn is None:
-                            add(p)
                             old = p.grad
                             if old or old is None:
                                 save((p, old))
-                            p.grad = 0.0
+                            p.grad = mark
+                            leaf(p)
                         else:
                             push(p)
                 break
-            if not a.requires_grad or a in seen:
+            if not a.requires_grad or a.grad is mark:
                 break
             if a._fn is None:
-                add(a)
                 old = a.grad
                 if old or old is None:
                     save((a, old))
-                a.grad = 0.0
+                a.grad = mark
+                leaf(a)
                 break
             node = a  # walk the first input at once
     return order
@@ -502,16 +507,17 @@ _POST: Any = object()
 
 
 def _backward(root: Value, seed: float) -> None:
-    seen: set[Any] = set()
+    mark = float("0")  # a float 0.0 object of this pass's own
+    leaves: list[Value] = []
     saved: list[tuple[Any, Any]] = []
+    order: list[Value] = []
     try:
         if root._fn is None:  # a leaf: it only receives the seed
-            seen.add(root)
             if root.grad or root.grad is None:
                 saved.append((root, root.grad))
-            order: list[Value] = []
+            leaves.append(root)
         else:
-            order = _walk(root, seen, saved)
+            order = _walk(root, mark, leaves, saved)
         root.grad = seed + 0.0
         for node in reversed(order):
             fn: Any = node._fn
@@ -521,14 +527,117 @@ def _backward(root: Value, seed: float) -> None:
                 k = _kernel(fn)
             k(node, node.grad)
     except BaseException:
-        for node in seen:  # leave no trace: every visited node gets its old gradient back
-            node.grad = 0.0
+        for node in (*order, *leaves):  # leave no trace: every visited node gets its old
+            node.grad = 0.0  # gradient back (the walk itself makes no error of its own)
         for node, old in saved:
             node.grad = old
         raise
     for node, old in saved:
         if old is not None:
             node.grad = old + node.grad
+
+
+# ---------------------------------------------------------------------------------------------
+# Walks over ``.parents``: topological_order and Graph
+
+
+def _const(x: float) -> Value:
+    """:func:`engine._const` without the constructor call."""
+    v: Value = _new(Value)
+    v.data = x
+    v.requires_grad = False
+    v.grad = None
+    v._fn = v._a = v._b = None
+    v._meta = _NO_META
+    return v
+
+
+def _order(root: Value) -> list[Value]:
+    """:func:`engine.walk` over ``.parents`` (the same order, the same constants made)."""
+    return _walk_parents(root, None)[0]
+
+
+def _indexed(root: Value) -> tuple[list[Value], dict[Value, int], list[tuple[int, ...]]]:
+    """:func:`autograd.graph._indexed` in one walk: a node's parents' positions are known
+    when it is listed (they are listed before it)."""
+    parents: list[tuple[int, ...]] = []
+    order, index = _walk_parents(root, parents)
+    return order, index, parents
+
+
+def _walk_parents(
+    root: Value, parents: list[tuple[int, ...]] | None
+) -> tuple[list[Value], dict[Value, int]]:
+    """The nodes of ``root`` in :func:`engine.walk`'s order over ``.parents``, their positions,
+    and (if ``parents`` is a list) each node's parents' positions appended to it.
+
+    Depth-first, inputs in argument order: a node is pushed again behind a ``_POST`` marker
+    before its inputs (in reverse, so the first is walked first), and listed when the marker
+    comes back. A bare float input becomes its constant leaf, stored back, as ``.parents``
+    does. In a graph (no cycles) a node listed is done; one met again is skipped.
+    """
+    order: list[Value] = []
+    index: dict[Value, int] = {}
+    emit = order.append
+    stack: list[Any] = [root]
+    push = stack.append
+    pop = stack.pop
+    keep = None if parents is None else parents.append
+    at = index.__getitem__
+    n = 0
+    enabled = gc.isenabled()
+    if enabled:
+        gc.disable()  # constants are made below, nothing cyclic; spare the collector
+    try:
+        while stack:
+            node: Any = pop()
+            if node is _POST:
+                node = pop()
+                index[node] = n
+                n += 1
+                emit(node)
+                if keep is not None:
+                    a = node._a  # a binary node's _b is set, a unary's None, n-ary's a tuple
+                    if node._b is not None:
+                        keep((index[a], index[node._b]))
+                    elif type(a) is tuple:
+                        keep(tuple(map(at, a)))
+                    else:
+                        keep((index[a],))
+                continue
+            while node not in index:
+                fn = node._fn
+                if fn is None:  # a leaf: listed at once
+                    index[node] = n
+                    n += 1
+                    emit(node)
+                    if keep is not None:
+                        keep(())
+                    break
+                push(node)
+                push(_POST)
+                ar = fn.arity
+                a = node._a
+                if ar == 2:
+                    b = node._b
+                    if type(a) is float:
+                        node._a = a = _const(a)
+                    if type(b) is float:
+                        node._b = b = _const(b)
+                    if b not in index:
+                        push(b)
+                elif ar != 1:
+                    if float in set(map(type, a)):
+                        node._a = a = tuple([_const(p) if type(p) is float else p for p in a])
+                    for p in reversed(a):
+                        if p not in index:
+                            push(p)
+                    break
+                node = a  # walk the first input at once
+    finally:
+        if enabled:
+            gc.enable()
+    return order, index
 
 
 # ---------------------------------------------------------------------------------------------
@@ -554,20 +663,26 @@ def set_fast(enabled: bool) -> None:
         for op in OPS.values():
             for name in (*op.methods, *op.rmethods):
                 _reference[name] = Value.__dict__[name]
+        _reference["_order"] = engine._order
+        _reference["_indexed"] = graph._indexed
         _fast_methods.update({"_apply": _apply, "backward": backward, "__init__": _init})
+        _fast_methods.update({"_order": _order, "_indexed": _indexed})
         for op in OPS.values():
             if op.builtin:
                 _fast_methods.update(_operators(op))
         _context_listeners.append(_count)
     chosen = _fast_methods if enabled else _reference
     engine._apply = chosen["_apply"]
+    engine._order = chosen["_order"]
+    graph._indexed = chosen["_indexed"]
     for name, f in chosen.items():
-        if name != "_apply":
+        if name not in _MODULE_LEVEL:
             setattr(Value, name, f)
     _fast_on = enabled
 
 
 _fast_methods: dict[str, Any] = {}
+_MODULE_LEVEL = ("_apply", "_order", "_indexed")
 
 
 def is_fast() -> bool:

@@ -2,21 +2,19 @@
 
 This file is the definition of what deltagrad computes, written to be read in one sitting:
 
-* A :class:`Value` holds a number, its gradient, and how it was made: the op table row
-  (:mod:`autograd.ops`) and its inputs. Every operator (``+``, ``*``, ``tanh`` ...) is the
-  generic :func:`_apply` of a row.
+* A :class:`Value` holds a number, its gradient, and how it was made (its op table row, from
+  :mod:`autograd.ops`, and its inputs). Every operator is the generic :func:`_apply` of a row.
 * :meth:`Value.backward` walks the graph once (iteratively: any depth works) and then, for
   each node from the root back to the leaves, hands ``g * partial_i`` to each of its inputs,
   the local partials coming from the node's row. That is the whole chain rule.
 
-:mod:`autograd._fast` is an optimisation of this file and nothing else: Value's operators and
-the backward pass generated from the same rows as specialised Python, tested bit-identical
-to this reference on random programs. ``autograd.set_fast(False)`` runs this file's code.
+:mod:`autograd._fast` is an optimisation of this file and nothing else (operators, walks and
+backward generated from the same rows, tested bit-identical to this reference on random
+programs). ``autograd.set_fast(False)`` runs this file's code.
 
-Node layout (shared by both paths): a binary node keeps its inputs in ``_a`` and ``_b``, an
-n-ary node a tuple in ``_a``; a number operand of a binary op stays a bare float there until
-``.parents`` is read. No node holds a closure or its own output: no reference cycles, so a
-graph is freed by reference counting. Recording (no_grad, scope) is :mod:`autograd.context`.
+Node layout (both paths): a binary node's inputs are in ``_a`` and ``_b``, an n-ary node's in
+a tuple in ``_a``; a number operand stays a bare float until ``.parents`` is read. No closures,
+no reference cycles: reference counting frees a graph. Recording: :mod:`autograd.context`.
 """
 
 from __future__ import annotations
@@ -289,10 +287,8 @@ def sum(values: Iterable[Operand]) -> Value:
 def dot(
     weights: Sequence[Operand], inputs: Sequence[Operand], bias: Operand | None = None
 ) -> Value:
-    """One ``dot`` node: sum_i w_i x_i (+ b). A neuron's pre-activation z in one node.
-
-    Its parents are ``(w_1..w_n, x_1..x_n, b)``; its ``.grad`` after backward is the neuron's
-    delta, and each d/dw_i is x_i.
+    """One ``dot`` node: sum_i w_i x_i (+ b), a neuron's pre-activation z in one node. Its
+    parents are ``(w_1..w_n, x_1..x_n, b)``; its ``.grad`` after backward is the neuron's delta.
     """
     if len(weights) != len(inputs):
         raise ValueError(f"dot: {len(weights)} weights but {len(inputs)} inputs")
@@ -361,6 +357,10 @@ def topological_order(root: Value) -> list[Value]:
         raise TypeError(
             f"topological_order: root must be a Value, got {type(root).__name__}: {root!r}"
         )
+    return _order(root)
+
+
+def _order(root: Value) -> list[Value]:  # autograd._fast puts in a walk with the same order
     return walk(root, lambda v: v.parents)
 
 

@@ -184,6 +184,39 @@ def test_fast_layer_is_bit_identical_at_edge_values(steps: list[tuple[Any, ...]]
     assert_same(steps)
 
 
+def same_walks(root: Value) -> None:
+    """The fast walks against the reference ones on one graph: ``topological_order`` first
+    (it makes the constants), then the reference walk over ``.parents``, which would make new
+    constants (and so other nodes) if the fast walk had not stored them where it should."""
+    order = autograd.topological_order(root)
+    assert order == autograd.engine.walk(root, lambda v: v.parents)  # identity (Value ==)
+    got = autograd.Graph(root)
+    with fast(False):
+        ref = autograd.Graph(root)
+    assert got.nodes == ref.nodes == order
+    assert got.parents == ref.parents
+    assert [got.index(v) for v in order] == list(range(len(order)))
+    assert got.ops == ref.ops
+    assert [bits(x) for x in got.data] == [bits(x) for x in ref.data]
+    assert [bits(x) for x in got.grads] == [bits(x) for x in ref.grads]
+
+
+@given(recipes(edgy))
+def test_fast_walks_give_the_reference_order_and_graph(steps: list[tuple[Any, ...]]) -> None:
+    with fast(True):
+        replay(steps, between=same_walks)
+
+
+def test_fast_walk_reaches_deep_graphs_and_shared_nodes() -> None:
+    x = Value(0.5)
+    v = x
+    for _ in range(30_000):  # deeper than any recursion limit
+        v = (x * v + 0.01).relu() + autograd.dot([x, 2.0], [v, 3.0])
+    same_walks(v)
+    # x, then per step 5 op nodes (mul, add, relu, dot, add) and 3 constants (0.01, 2.0, 3.0)
+    assert len(autograd.topological_order(v)) == 1 + 30_000 * 8
+
+
 def test_set_fast_switches_and_reports() -> None:
     with fast(False):
         assert not autograd.is_fast()
