@@ -431,21 +431,17 @@ def backward(self: Value, gradient: float = 1.0) -> None:
             gc.enable()
 
 
-def _walk(
-    root: Value, mark: float, leaves: list[Value], saved: list[tuple[Any, Any]]
-) -> list[Value]:
-    """The op nodes of :func:`engine.walk`'s order over inputs that require grad; every
-    visited node gets ``grad = mark`` (this pass's own float 0.0 object: ``grad is mark`` is
-    the visit mark, no set is kept), visited leaves go to ``leaves``, and old gradients other
-    than 0 to ``saved``.
+def _walk(root: Value, seen: set[Any], saved: list[tuple[Any, Any]]) -> list[Value]:
+    """The op nodes of :func:`engine.walk`'s order over inputs that require grad, with every
+    visited node (``seen``) given ``grad = 0.0``; old values other than 0 go to ``saved``.
 
     The same depth-first order as the reference: a node is pushed again behind a ``_POST``
     marker before its inputs, so it is listed once they are done; the first input is walked
-    at once, without a push and a pop, and leaf inputs are only marked, never pushed.
+    at once, without a push and a pop, and leaf inputs are only zeroed, never pushed.
     """
     order: list[Value] = []
     emit = order.append
-    leaf = leaves.append
+    add = seen.add
     save = saved.append
     stack: list[Any] = [root]
     push = stack.append
@@ -455,11 +451,12 @@ def _walk(
         if node is _POST:
             emit(pop())  # every input is done: list it
             continue
-        while node.grad is not mark:
+        while node not in seen:
+            add(node)
             old = node.grad
             if old or old is None:
                 save((node, old))
-            node.grad = mark
+            node.grad = 0.0
             push(node)
             push(_POST)
             fn = node._fn
@@ -467,37 +464,37 @@ def _walk(
             a = node._a
             if ar == 2:
                 b = node._b
-                if type(b) is not float and b.requires_grad and b.grad is not mark:
+                if type(b) is not float and b.requires_grad and b not in seen:
                     if b._fn is None:
+                        add(b)
                         old = b.grad
                         if old or old is None:
                             save((b, old))
-                        b.grad = mark
-                        leaf(b)
+                        b.grad = 0.0
                     else:
                         push(b)
                 if type(a) is float:
                     break
             elif ar != 1:
                 for p in reversed(a):
-                    if type(p) is not float and p.requires_grad and p.grad is not mark:
+                    if type(p) is not float and p.requires_grad and p not in seen:
                         if p._fn is None:
+                            add(p)
                             old = p.grad
                             if old or old is None:
                                 save((p, old))
-                            p.grad = mark
-                            leaf(p)
+                            p.grad = 0.0
                         else:
                             push(p)
                 break
-            if not a.requires_grad or a.grad is mark:
+            if not a.requires_grad or a in seen:
                 break
             if a._fn is None:
+                add(a)
                 old = a.grad
                 if old or old is None:
                     save((a, old))
-                a.grad = mark
-                leaf(a)
+                a.grad = 0.0
                 break
             node = a  # walk the first input at once
     return order
@@ -507,17 +504,16 @@ _POST: Any = object()
 
 
 def _backward(root: Value, seed: float) -> None:
-    mark = float("0")  # a float 0.0 object of this pass's own
-    leaves: list[Value] = []
+    seen: set[Any] = set()
     saved: list[tuple[Any, Any]] = []
-    order: list[Value] = []
     try:
         if root._fn is None:  # a leaf: it only receives the seed
+            seen.add(root)
             if root.grad or root.grad is None:
                 saved.append((root, root.grad))
-            leaves.append(root)
+            order: list[Value] = []
         else:
-            order = _walk(root, mark, leaves, saved)
+            order = _walk(root, seen, saved)
         root.grad = seed + 0.0
         for node in reversed(order):
             fn: Any = node._fn
@@ -527,8 +523,8 @@ def _backward(root: Value, seed: float) -> None:
                 k = _kernel(fn)
             k(node, node.grad)
     except BaseException:
-        for node in (*order, *leaves):  # leave no trace: every visited node gets its old
-            node.grad = 0.0  # gradient back (the walk itself makes no error of its own)
+        for node in seen:  # leave no trace: every visited node gets its old gradient back
+            node.grad = 0.0
         for node, old in saved:
             node.grad = old
         raise
