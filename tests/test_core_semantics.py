@@ -173,13 +173,13 @@ def test_failed_backward_leaves_every_grad_as_it_was_none_included() -> None:
         "t_core_boom", lambda x: x, lambda x, out: (1.0 / 0.0 if x > 0 else 1.0,)
     )
     try:
-        a, b = Value(1.0), Value(2.0)
+        a, b, c = Value(1.0), Value(2.0), Value(3.0)
         a.grad = None
         b.grad = 5.0
-        L = boom(a) * b
+        L = boom(a) * b * c  # c (grad 0.0) and b get their contributions before boom raises
         with pytest.raises(ZeroDivisionError):
             L.backward()
-        assert a.grad is None and b.grad == 5.0 and L.grad == 0.0
+        assert a.grad is None and b.grad == 5.0 and c.grad == 0.0 and L.grad == 0.0
     finally:
         del autograd.OPS["t_core_boom"]
 
