@@ -363,7 +363,7 @@ def fit(
             or inf included: "NaN target"), bad ``epochs``/``batch_size``/``l1``/``l2``, an
             optimizer holding none of the model's parameters. Nothing is changed.
     """
-    from . import SGD, l1_penalty, l2_penalty, weight_stats
+    from . import SGD, l1_penalty, l2_penalty
 
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"fit: epochs must be an int >= 0, got {epochs!r}")
@@ -420,48 +420,12 @@ def fit(
             tot_sum = data_sum = 0.0
             n_correct: int | None = 0
             for lo, hi in batches:
-                snapshot = model.state_dict()
-                try:
-                    tot, dat, corr = step(epoch, lo, hi)
-                except TrainingDivergedError:
-                    raise
-                except ArithmeticError as e:  # the engine's OverflowError in exp, ...
-                    layer = _largest_weight_layer(model)
-                    raise TrainingDivergedError(
-                        f"fit: training diverged at epoch {epoch}: the forward pass failed "
-                        f"({e}); the largest weights are in {layer}. The model keeps its last "
-                        "finite weights; lower the learning rate.",
-                        epoch=epoch,
-                        layer=layer,
-                    ) from e
-                optimizer.step()
-                bad = _nonfinite_layers(model)
-                if bad:
-                    model.load_state_dict(snapshot)
-                    raise TrainingDivergedError(
-                        f"fit: training diverged at epoch {epoch}: the step made the weights of "
-                        f"{', '.join(bad)} non-finite (loss before the step: {tot!r}). The model "
-                        "keeps its last finite weights; lower the learning rate.",
-                        epoch=epoch,
-                        layer=bad[0],
-                    )
+                tot, dat, corr = _train_step(step, model, optimizer, epoch, lo, hi)
                 w = hi - lo
                 tot_sum += tot * w
                 data_sum += dat * w
                 n_correct = None if (corr is None or n_correct is None) else n_correct + corr
-            history.epochs.append(epoch)
-            history.loss.append(tot_sum / n)
-            history.data_loss.append(data_sum / n)
-            history.accuracy.append(None if n_correct is None else n_correct / n)
-            history.lr.append(float(optimizer.lr))
-            history.weight_stats.append(weight_stats(model))
-            if bar is not None:
-                acc = history.accuracy[-1]
-                post = {"loss": f"{history.loss[-1]:.4g}"}
-                if acc is not None:
-                    post["acc"] = f"{acc:.1%}"
-                bar.set_postfix(post, refresh=False)
-                bar.update(1)
+            _record_epoch(history, bar, epoch, n, tot_sum, data_sum, n_correct, optimizer, model)
             if any(cb(epoch, history, model) is True for cb in cbs):
                 history.stopped_early = True
                 break
@@ -469,6 +433,73 @@ def fit(
         if bar is not None:
             bar.close()
     return history
+
+
+def _train_step(
+    step: Callable[[int, int, int], tuple[float, float, int | None]],
+    model: Module,
+    optimizer: Any,
+    epoch: int,
+    lo: int,
+    hi: int,
+) -> tuple[float, float, int | None]:
+    """One batch: loss and gradients, then the optimizer's step; a step that makes a weight
+    non-finite is undone and raises :class:`TrainingDivergedError`."""
+    snapshot = model.state_dict()
+    try:
+        tot, dat, corr = step(epoch, lo, hi)
+    except TrainingDivergedError:
+        raise
+    except ArithmeticError as e:  # the engine's OverflowError in exp, ...
+        layer = _largest_weight_layer(model)
+        raise TrainingDivergedError(
+            f"fit: training diverged at epoch {epoch}: the forward pass failed "
+            f"({e}); the largest weights are in {layer}. The model keeps its last "
+            "finite weights; lower the learning rate.",
+            epoch=epoch,
+            layer=layer,
+        ) from e
+    optimizer.step()
+    bad = _nonfinite_layers(model)
+    if bad:
+        model.load_state_dict(snapshot)
+        raise TrainingDivergedError(
+            f"fit: training diverged at epoch {epoch}: the step made the weights of "
+            f"{', '.join(bad)} non-finite (loss before the step: {tot!r}). The model "
+            "keeps its last finite weights; lower the learning rate.",
+            epoch=epoch,
+            layer=bad[0],
+        )
+    return tot, dat, corr
+
+
+def _record_epoch(
+    history: History,
+    bar: Any,
+    epoch: int,
+    n: int,
+    tot_sum: float,
+    data_sum: float,
+    n_correct: int | None,
+    optimizer: Any,
+    model: Module,
+) -> None:
+    """Append one epoch to ``history`` and move the progress bar."""
+    from . import weight_stats
+
+    history.epochs.append(epoch)
+    history.loss.append(tot_sum / n)
+    history.data_loss.append(data_sum / n)
+    history.accuracy.append(None if n_correct is None else n_correct / n)
+    history.lr.append(float(optimizer.lr))
+    history.weight_stats.append(weight_stats(model))
+    if bar is not None:
+        acc = history.accuracy[-1]
+        post = {"loss": f"{history.loss[-1]:.4g}"}
+        if acc is not None:
+            post["acc"] = f"{acc:.1%}"
+        bar.set_postfix(post, refresh=False)
+        bar.update(1)
 
 
 def _nan_target(ys: list[Any], lo: int) -> int | None:
