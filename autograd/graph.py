@@ -296,7 +296,9 @@ class Graph:
         op = self.ops[t]
         if op is None or op.structure != "product" or len(self.consumers[t]) != 1:
             return False
-        return any(self._is_parameter(p) for p in self.parents[t])
+        a, b = self.parents[t]
+        # w * w (an L2 penalty's square) is no weight times an input
+        return a != b and (self._is_parameter(a) or self._is_parameter(b))
 
     def _is_parameter(self, i: int) -> bool:
         return self.ops[i] is None and self.nodes[i].requires_grad

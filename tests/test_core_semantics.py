@@ -208,3 +208,15 @@ def test_a_user_op_declared_affine_is_a_neuron_like_dot() -> None:
         assert w.grad == pytest.approx((1 - math.tanh(1.75) ** 2) * 3.0, rel=1e-12)
     finally:
         del autograd.OPS["t_core_linear"]
+
+
+def test_a_penalty_sum_of_squares_is_not_a_neuron() -> None:
+    # micrograd's reg loss: sum(p * p for p in params) must not read as "w * x" with x = w
+    w1, w2 = Value(0.5, label="w1"), Value(-0.3, label="w2")
+    x = Value(2.0, label="x", requires_grad=False)
+    z = w1 * x + 0.1
+    L = z.tanh() + 0.01 * sum(p * p for p in (w1, w2))
+    L.backward()
+    g = Graph(L)
+    assert [g.nodes[nr.z] for nr in g.neurons] == [z]
+    assert "w * delta" not in str(explain_grad(w1, L))
