@@ -25,7 +25,6 @@ the environment does so at import.
 from __future__ import annotations
 
 import ast
-import gc
 import linecache
 import numbers
 import operator
@@ -38,7 +37,7 @@ from typing import Any
 
 from . import engine, graph
 from ._validate import _error, _not_differentiable, _real
-from .context import _NO_META, _anomaly_checks, _context_listeners, _state
+from .context import _NO_META, _anomaly_checks, _context_listeners, _gc_paused, _state
 from .engine import Value
 from .ops import CODE_NAMESPACE, OPS, Op, chain_sources, scaled, template_names
 
@@ -416,19 +415,12 @@ def backward(self: Value, gradient: float = 1.0) -> None:
     seed = float(gradient) if type(gradient) is float else _real(gradient, "backward: gradient")
     if not self.requires_grad:
         _not_differentiable(self)
-    enabled = gc.isenabled()
-    if enabled:
-        gc.disable()  # nothing cyclic is made below; spare the collector a 1e6-node walk
-    try:
-        with engine._backward_lock:
-            if _state.anomaly:  # the reference pass, which checks every contribution
-                engine._commit(engine._backward({self: seed}, checked=True))
-            else:
-                _backward(self, seed)
-        _state.last_root = weakref.ref(self)
-    finally:
-        if enabled:
-            gc.enable()
+    with _gc_paused(), engine._backward_lock:  # nothing cyclic is made: spare the collector
+        if _state.anomaly:  # the reference pass, which checks every contribution
+            engine._commit(engine._backward({self: seed}, checked=True))
+        else:
+            _backward(self, seed)
+    _state.last_root = weakref.ref(self)
 
 
 def _walk(root: Value, seen: set[Any], saved: list[tuple[Any, Any]]) -> list[Value]:
@@ -581,10 +573,7 @@ def _walk_parents(
     keep = None if parents is None else parents.append
     at = index.__getitem__
     n = 0
-    enabled = gc.isenabled()
-    if enabled:
-        gc.disable()  # constants are made below, nothing cyclic; spare the collector
-    try:
+    with _gc_paused():  # constants are made below, nothing cyclic; spare the collector
         while stack:
             node: Any = pop()
             if node is _POST:
@@ -630,9 +619,6 @@ def _walk_parents(
                             push(p)
                     break
                 node = a  # walk the first input at once
-    finally:
-        if enabled:
-            gc.enable()
     return order, index
 
 

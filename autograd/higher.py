@@ -13,7 +13,6 @@ selects a branch, so relu'' = 0 and |x|'' = 0 at the kinks as everywhere else).
 from __future__ import annotations
 
 import ast
-import gc
 import math
 import numbers
 import random
@@ -25,7 +24,7 @@ import numpy.typing as npt
 
 from . import engine
 from ._validate import _real
-from .context import enable_grad, is_grad_enabled
+from .context import _gc_paused, enable_grad, is_grad_enabled
 from .define import not_twice_differentiable
 from .engine import Value
 from .gradcheck import (
@@ -37,6 +36,7 @@ from .gradcheck import (
     _compare,
     _message,
 )
+from .graph import Graph
 from .ops import Op, _InlineWhere, scaled, value_namespace
 
 __all__ = ["grad", "gradgradcheck", "hessian"]
@@ -198,14 +198,8 @@ def grad(
             raise ValueError(f"grad: input {i} ({x!r}) does not require grad")
     record = bool(create_graph) and is_grad_enabled()
     seeds = _seeds(outs, grad_outputs, record)
-    enabled = gc.isenabled()
-    if enabled:
-        gc.disable()  # the pass makes no cycles: spare the collector walks over new nodes
-    try:
+    with _gc_paused():  # the pass makes no cycles: spare the collector walks over new nodes
         grads = engine._backward(seeds, _value_chain if record else None)
-    finally:
-        if enabled:
-            gc.enable()
     result: list[Value | None] = []
     for i, x in enumerate(ins):
         if x not in grads:
@@ -312,7 +306,8 @@ def gradgradcheck(
                     ) from e
                 sides.append(math.fsum(vi * gi for vi, gi in zip(v, gs)))
             numerical.append((sides[0] - sides[1]) / (2.0 * eps))
-        culprits = _suspects(out) or [f"  ops in the graph: {', '.join(_op_names(out))}"]
+        g = Graph(out)
+        culprits = _suspects(g) or [f"  ops in the graph: {', '.join(_op_names(g))}"]
 
     mismatches = _compare(analytical, numerical, atol, rtol)
     if mismatches:
@@ -325,27 +320,26 @@ def gradgradcheck(
     return True
 
 
-def _op_names(out: Value) -> list[str]:
-    names = {n.op: None for n in engine.walk(out, engine._needs_grad) if n.op}
+def _op_names(graph: Graph) -> list[str]:
+    names = {op.name: None for op in graph.ops if op is not None}
     return list(names) or ["none (fn returns a leaf)"]
 
 
-def _suspects(out: Value) -> list[str]:
-    """The user ops of ``out``'s graph whose templates (used at second order) disagree with
-    their ``partials`` (used by ``backward``), one line each, naming the op and the node."""
+def _suspects(graph: Graph) -> list[str]:
+    """The user ops of the graph whose templates (used at second order) disagree with their
+    ``partials`` (used by ``backward``), one line each, naming the op and the node."""
     lines: list[str] = []
     seen: set[Op] = set()
-    for node in engine.walk(out, engine._needs_grad):
-        row = node.op_info
-        if row is None or row.builtin or row in seen:
+    for k, row in enumerate(graph.ops):
+        if row is None or row.builtin or row in seen or not graph.nodes[k].requires_grad:
             continue
-        inputs = engine._inputs(node)
-        ds = [x if type(x) is float else x.data for x in inputs]
-        steps = _steps(row, len(inputs))
-        partials = row.partials(*ds, node.data)
+        ds = [graph.data[p] for p in graph.parents[k]]
+        out = graph.data[k]
+        steps = _steps(row, len(ds))
+        partials = graph.partials(k)
         for i, (step, p) in enumerate(zip(steps, partials)):
             try:
-                t = float(step(1.0, ds, node.data, ds, node.data))
+                t = float(step(1.0, ds, out, ds, out))
             except (ArithmeticError, ValueError):
                 continue
             if not math.isclose(t, p, rel_tol=1e-9, abs_tol=1e-12):

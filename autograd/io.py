@@ -125,12 +125,7 @@ def write_atomic(
     p = check_path(path)
     if p.endswith(("/", os.sep)) or os.path.isdir(p):
         raise IsADirectoryError(errno.EISDIR, f"cannot write {p!r}: it is a folder, not a file")
-    if isinstance(data, str):
-        data = data.encode("utf-8")
-    elif isinstance(data, (bytearray, memoryview)):
-        data = bytes(data)
-    elif not isinstance(data, bytes):
-        raise TypeError(f"write_atomic: data must be bytes or str, got {type(data).__name__}")
+    data = _as_bytes(data)
     target = Path(os.path.realpath(p))  # write through symlinks (the link itself stays)
     if target.is_dir():
         raise IsADirectoryError(errno.EISDIR, f"cannot write {p!r}: it is a folder, not a file")
@@ -144,23 +139,7 @@ def write_atomic(
             mode: int | None = stat.S_IMODE(os.stat(target).st_mode)
         except FileNotFoundError:
             mode = None
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-        while True:
-            candidate = str(folder / f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-            with _lock:
-                _in_flight.add(candidate)
-            try:
-                fd = os.open(candidate, flags, 0o666)  # the umask applies, as for open()
-            except FileExistsError:
-                with _lock:
-                    _in_flight.discard(candidate)
-                continue
-            except BaseException:
-                with _lock:
-                    _in_flight.discard(candidate)
-                raise
-            tmp = candidate
-            break
+        fd, tmp = _new_temp(folder, target.name)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -182,6 +161,33 @@ def write_atomic(
             with _lock:
                 _in_flight.discard(tmp)
     return target
+
+
+def _as_bytes(data: object) -> bytes:
+    if isinstance(data, str):
+        return data.encode("utf-8")
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data)
+    raise TypeError(f"write_atomic: data must be bytes or str, got {type(data).__name__}")
+
+
+def _new_temp(folder: Path, name: str) -> tuple[int, str]:
+    """Create this writer's temp file beside the target: ``.NAME.<pid>-<hex>.tmp``, which a
+    later save of the same target recognises (and removes once the pid is gone)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        candidate = str(folder / f".{name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+        with _lock:
+            _in_flight.add(candidate)
+        try:
+            return os.open(candidate, flags, 0o666), candidate  # the umask applies, as open()
+        except FileExistsError:
+            with _lock:
+                _in_flight.discard(candidate)
+        except BaseException:
+            with _lock:
+                _in_flight.discard(candidate)
+            raise
 
 
 def _fsync_folder(folder: Path) -> None:

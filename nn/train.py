@@ -306,6 +306,88 @@ def _callbacks(callbacks: object) -> list[Callback]:
 # The loop
 
 
+Step = Callable[[int, int, int], tuple[float, float, int | None]]
+
+
+def _interpreted_step(
+    model: Module,
+    optimizer: Any,
+    row: Loss,
+    rows: list[list[float]],
+    ys: list[Any],
+    l1: float,
+    l2: float,
+) -> Step:
+    """``step(epoch, lo, hi)``: the loss of batch ``rows[lo:hi]`` built as a graph, its
+    gradients by ``backward()``; returns (objective, data loss, correct count or None)."""
+    from . import l1_penalty, l2_penalty
+
+    def step(epoch: int, lo: int, hi: int) -> tuple[float, float, int | None]:
+        outs = [_outputs(_call(model, r)) for r in rows[lo:hi]]
+        data = row.fn(row.preds(outs), row.targets(ys[lo:hi]))
+        total = data
+        if l1:
+            total = total + l1_penalty(model, l1)
+        if l2:
+            total = total + l2_penalty(model, l2)
+        _check_loss(model, total, epoch, ys[lo:hi], lo)
+        optimizer.zero_grad()
+        total.backward()
+        correct = _count_correct(row, [[v.data for v in o] for o in outs], ys[lo:hi])
+        return total.data, data.data, correct
+
+    return step
+
+
+def _fit_arguments(
+    model: Module,
+    X: Iterable[Any],
+    y: Iterable[Any],
+    loss: str | LossFn,
+    optimizer: Any,
+    epochs: int,
+    batch_size: int | None,
+    l1: float,
+    l2: float,
+    lr_schedule: Callable[[int], float] | None,
+    callbacks: Sequence[Callback] | Callback,
+) -> tuple[
+    float, float, Loss, list[list[float]], list[Any], Any, list[Callback], list[tuple[int, int]]
+]:
+    """:func:`fit`'s arguments checked, in order, before anything changes: the penalties, the
+    loss row, the rows of ``X``, the encoded targets, the optimizer, the callbacks and the
+    batches."""
+    from . import SGD
+
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
+        raise ValueError(f"fit: epochs must be an int >= 0, got {epochs!r}")
+    if batch_size is not None and (
+        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+    ):
+        raise ValueError(f"fit: batch_size must be an int >= 1 or None, got {batch_size!r}")
+    l1 = nonnegative(l1, "l1", "fit")
+    l2 = nonnegative(l2, "l2", "fit")
+    _check_model(model)
+    row = get_loss(loss)
+    rows = _as_float_rows(X)
+    n = len(rows)
+    if n == 0:
+        raise ValueError("fit: X is empty")
+    ys = _targets(row, y, n)
+    if optimizer is None:
+        optimizer = SGD(model.parameters(), lr=DEFAULT_LR)
+    _check_optimizer(optimizer, model)
+    if lr_schedule is not None and not callable(lr_schedule):
+        raise TypeError(
+            f"fit: lr_schedule must be a function epoch -> lr, got "
+            f"{type(lr_schedule).__name__}: {lr_schedule!r}"
+        )
+    cbs = _callbacks(callbacks)
+    size = n if batch_size is None else min(batch_size, n)
+    batches = [(s, min(s + size, n)) for s in range(0, n, size)]
+    return l1, l2, row, rows, ys, optimizer, cbs, batches
+
+
 def fit(
     model: Module,
     X: Iterable[Any],
@@ -363,54 +445,32 @@ def fit(
             or inf included: "NaN target"), bad ``epochs``/``batch_size``/``l1``/``l2``, an
             optimizer holding none of the model's parameters. Nothing is changed.
     """
-    from . import SGD, l1_penalty, l2_penalty
-
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
-        raise ValueError(f"fit: epochs must be an int >= 0, got {epochs!r}")
-    if batch_size is not None and (
-        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
-    ):
-        raise ValueError(f"fit: batch_size must be an int >= 1 or None, got {batch_size!r}")
-    l1 = nonnegative(l1, "l1", "fit")
-    l2 = nonnegative(l2, "l2", "fit")
-    _check_model(model)
-    row = get_loss(loss)
-    rows = _as_float_rows(X)
+    l1, l2, row, rows, ys, optimizer, cbs, batches = _fit_arguments(
+        model, X, y, loss, optimizer, epochs, batch_size, l1, l2, lr_schedule, callbacks
+    )
     n = len(rows)
-    if n == 0:
-        raise ValueError("fit: X is empty")
-    ys = _targets(row, y, n)
-    if optimizer is None:
-        optimizer = SGD(model.parameters(), lr=DEFAULT_LR)
-    _check_optimizer(optimizer, model)
-    if lr_schedule is not None and not callable(lr_schedule):
-        raise TypeError(
-            f"fit: lr_schedule must be a function epoch -> lr, got "
-            f"{type(lr_schedule).__name__}: {lr_schedule!r}"
-        )
-    cbs = _callbacks(callbacks)
-    size = n if batch_size is None else min(batch_size, n)
-    batches = [(s, min(s + size, n)) for s in range(0, n, size)]
 
-    step: Callable[[int, int, int], tuple[float, float, int | None]]
-    if compiled:
-        step = _CompiledStep(model, optimizer, row, rows, ys, l1, l2)
-    else:
+    step: Step = (
+        _CompiledStep(model, optimizer, row, rows, ys, l1, l2)
+        if compiled
+        else _interpreted_step(model, optimizer, row, rows, ys, l1, l2)
+    )
 
-        def step(epoch: int, lo: int, hi: int) -> tuple[float, float, int | None]:
-            outs = [_outputs(_call(model, r)) for r in rows[lo:hi]]
-            data = row.fn(row.preds(outs), row.targets(ys[lo:hi]))
-            total = data
-            if l1:
-                total = total + l1_penalty(model, l1)
-            if l2:
-                total = total + l2_penalty(model, l2)
-            _check_loss(model, total, epoch, ys[lo:hi], lo)
-            optimizer.zero_grad()
-            total.backward()
-            correct = _count_correct(row, [[v.data for v in o] for o in outs], ys[lo:hi])
-            return total.data, data.data, correct
+    return _train(model, optimizer, step, batches, n, epochs, lr_schedule, cbs, progress)
 
+
+def _train(
+    model: Module,
+    optimizer: Any,
+    step: Step,
+    batches: list[tuple[int, int]],
+    n: int,
+    epochs: int,
+    lr_schedule: Callable[[int], float] | None,
+    cbs: list[Callback],
+    progress: bool,
+) -> History:
+    """The epochs of :func:`fit`: a step per batch, the epoch's record, the callbacks."""
     history = History()
     bar = _progress_bar(progress, epochs)
     try:
@@ -436,7 +496,7 @@ def fit(
 
 
 def _train_step(
-    step: Callable[[int, int, int], tuple[float, float, int | None]],
+    step: Step,
     model: Module,
     optimizer: Any,
     epoch: int,

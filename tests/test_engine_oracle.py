@@ -151,6 +151,21 @@ class Program:
         assert isinstance(v, Value) and v.op == op.name, (form, v)
         self.record(v, torch_oracle(op.name)(self.torch, *theirs))
 
+    def every_op(self, max_extra: int, nary: list[str | None]) -> None:
+        """1-3 leaves, then every op of the table in a drawn order plus up to ``max_extra``
+        more, each maybe followed by one of ``nary`` (``"sum"``, ``"dot"`` or None)."""
+        for _ in range(self.draw(st.integers(1, 3), "n leaves")):
+            self.leaf(-2.0, 2.0)
+        ops = self.draw(st.permutations(BUILTIN), "op order")  # every op, every program
+        ops += self.draw(st.lists(st.sampled_from(BUILTIN), max_size=max_extra), "extra ops")
+        for op in ops:
+            self.apply(op)
+            extra = self.draw(st.sampled_from(nary), "n-ary")
+            if extra == "sum":
+                self.public_sum()
+            elif extra == "dot":
+                self.public_dot()
+
     # -- the public n-ary functions ---------------------------------------------------------
 
     def public_sum(self) -> None:
@@ -179,17 +194,7 @@ def close(ours: float, ref: float, scale: float) -> bool:
 def test_random_programs_match_torch_values_and_every_gradient(data: st.DataObject) -> None:
     torch = require_torch()
     prog = Program(torch, data)
-    for _ in range(data.draw(st.integers(1, 3), label="n leaves")):
-        prog.leaf(-2.0, 2.0)
-    ops = data.draw(st.permutations(BUILTIN), label="op order")  # every op, every program
-    ops += data.draw(st.lists(st.sampled_from(BUILTIN), max_size=6), label="extra ops")
-    for op in ops:
-        prog.apply(op)
-        extra = data.draw(st.sampled_from([None, None, None, "sum", "dot"]), label="n-ary")
-        if extra == "sum":
-            prog.public_sum()
-        elif extra == "dot":
-            prog.public_dot()
+    prog.every_op(6, [None, None, None, "sum", "dot"])
 
     root, troot = prog.outputs[0]
     for v, t in prog.outputs[1:]:

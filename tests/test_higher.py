@@ -54,17 +54,7 @@ def _first(xs: tuple[Value | None, ...]) -> Value:
 def test_hessians_of_random_programs_over_every_op_match_torch(data: st.DataObject) -> None:
     torch = require_torch()
     prog = Program(torch, data)
-    for _ in range(data.draw(st.integers(1, 3), label="n leaves")):
-        prog.leaf(-2.0, 2.0)
-    ops = data.draw(st.permutations(BUILTIN), label="op order")
-    ops += data.draw(st.lists(st.sampled_from(BUILTIN), max_size=4), label="extra ops")
-    for op in ops:
-        prog.apply(op)
-        extra = data.draw(st.sampled_from([None, None, "sum", "dot"]), label="n-ary")
-        if extra == "sum":
-            prog.public_sum()
-        elif extra == "dot":
-            prog.public_dot()
+    prog.every_op(4, [None, None, "sum", "dot"])
     root, troot = prog.outputs[0]
     for v, t in prog.outputs[1:]:
         root, troot = root * 0.5 + v, troot * 0.5 + t  # products keep every op second order
