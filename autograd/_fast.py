@@ -283,41 +283,48 @@ def _update(target: str, i: int, src: str | None, call: str, indent: str) -> str
     )
 
 
-def _body(op: Op, loads: dict[str, str], targets: dict[int, str], indent: str) -> str:
+def _body(
+    op: Op, loads: dict[str, str], targets: dict[int, str], indent: str, partials: str
+) -> str:
+    """The chain-rule steps of ``op`` into ``targets`` (input position -> local name); the
+    names in ``loads`` are read only when a template uses them (a fallback reads its own)."""
     srcs = chain_sources(op)
-    call = f"partials({', '.join(loads)})"
+    call = f"{partials}({', '.join(loads.values())})"
     used = set(loads) if srcs is None else set()
     for i in targets:
         if srcs is not None:
             used |= template_names(srcs[i])
-    if srcs is not None and any(not _cannot_raise(srcs[i]) for i in targets):
-        used |= set(loads)  # the fallback reads every input
     lines = "".join(f"{indent}{n} = {e}\n" for n, e in loads.items() if n in used)
     for i, t in targets.items():
         lines += _update(t, i, None if srcs is None else srcs[i], call, indent)
     return lines
 
 
+def _kernel_body(op: Op, indent: str, partials: str = "partials") -> str:
+    """The body of ``kernel(node, g)`` for a row of one or two inputs, at ``indent``."""
+    i2 = indent + "    "
+    if op.arity == 1:
+        loads = {"x0": "a.data", "out": "node.data"}
+        return f"{indent}a = node._a\n" + _body(op, loads, {0: "a"}, indent, partials)
+    da = "(a if type(a) is float else a.data)"
+    db = "(b if type(b) is float else b.data)"
+    only_a = _body(op, {"x0": "a.data", "x1": db, "out": "node.data"}, {0: "a"}, i2, partials)
+    only_b = _body(op, {"x0": da, "x1": "b.data", "out": "node.data"}, {1: "b"}, i2, partials)
+    both = _body(
+        op, {"x0": "a.data", "x1": "b.data", "out": "node.data"}, {0: "a", 1: "b"}, i2, partials
+    )
+    return (
+        f"{indent}a = node._a\n{indent}b = node._b\n"
+        f"{indent}if type(b) is float or not b.requires_grad:\n" + only_a
+        + f"{indent}elif type(a) is float or not a.requires_grad:\n" + only_b
+        + f"{indent}else:\n" + both
+    )  # fmt: skip
+
+
 def _kernel_source(op: Op) -> str:
     """Source of ``kernel(node, g)``: add ``g`` times each local partial to the inputs' grads."""
-    if op.arity == 1:
-        return "def kernel(node, g):\n    a = node._a\n" + _body(
-            op, {"x0": "a.data", "out": "node.data"}, {0: "a"}, "    "
-        )
-    if op.arity == 2:
-        da = "(a if type(a) is float else a.data)"
-        db = "(b if type(b) is float else b.data)"
-        only_a = _body(op, {"x0": "a.data", "x1": db, "out": "node.data"}, {0: "a"}, " " * 8)
-        only_b = _body(op, {"x0": da, "x1": "b.data", "out": "node.data"}, {1: "b"}, " " * 8)
-        both = _body(
-            op, {"x0": "a.data", "x1": "b.data", "out": "node.data"}, {0: "a", 1: "b"}, " " * 8
-        )
-        return (
-            "def kernel(node, g):\n    a = node._a\n    b = node._b\n"
-            "    if type(b) is float or not b.requires_grad:\n" + only_a
-            + "    elif type(a) is float or not a.requires_grad:\n" + only_b
-            + "    else:\n" + both
-        )  # fmt: skip
+    if op.arity in (1, 2):
+        return "def kernel(node, g):\n" + _kernel_body(op, "    ")
     # n inputs: when all are Values that require grad (two C-level passes tell), a kernel
     # unrolled for this n when the row's templates allow (see _nary_source), else partials.
     return """
@@ -402,6 +409,57 @@ def _kernel(op: Op) -> _Kernel:
     return k
 
 
+def _run_source(binary: Sequence[str], unary: Sequence[str]) -> str:
+    """Source of ``run(order)``: every node's kernel, in reverse order, with the kernels of
+    the rows named in ``binary`` / ``unary`` written inline (no call per node)."""
+
+    def chain(names: Sequence[str], indent: str) -> str:
+        out = ""
+        for i, name in enumerate(names):
+            out += f"{indent}{'el' if i else ''}if fn is {name}:\n"
+            out += _kernel_body(_INLINE_ROWS[name], indent + "    ", f"partials_{name}")
+        call = (
+            f"{indent}    try:\n{indent}        k = fn._kernel\n"
+            f"{indent}    except AttributeError:\n{indent}        k = kernel_of(fn)\n"
+            f"{indent}    k(node, g)\n"
+        )
+        return out + (f"{indent}else:\n{call}" if names else call.replace("    ", "", 1))
+
+    return (
+        "def run(order):\n    for node in reversed(order):\n"
+        "        fn = node._fn\n        g = node.grad\n"
+        "        if node._b is not None:  # two inputs\n"
+        + chain(binary, " " * 12)
+        + "        else:\n"
+        + chain(unary, " " * 12)
+    )
+
+
+_INLINE_ROWS: dict[str, Op] = {}
+
+
+def _make_run() -> Callable[[list[Value]], None]:
+    """``run(order)`` with the built-in rows of one and two inputs inlined, in table order
+    (the table lists its common rows first)."""
+    env: dict[str, Any] = dict(CODE_NAMESPACE)
+    names: dict[int, list[str]] = {1: [], 2: []}
+    for op in OPS.values():
+        if op.builtin and op.arity in names and len(names[op.arity]) < _INLINED[op.arity]:
+            name = f"{op.name}_row"
+            _INLINE_ROWS[name] = op
+            names[op.arity].append(name)
+            env[name] = op
+            env[f"partials_{name}"] = op.partials
+    env.update(_GRAD_ERRORS=_GRAD_ERRORS, kernel_of=_kernel)
+    src = _run_source(names[2], names[1])
+    run: Callable[[list[Value]], None] = _compile_kernel(src, "<backward run>", env)["run"]
+    return run
+
+
+#: How many built-in rows of two / one inputs the backward loop runs inline.
+_INLINED = {2: 6, 1: 10}
+
+
 # ---------------------------------------------------------------------------------------------
 # backward
 
@@ -428,8 +486,9 @@ def _walk(root: Value, seen: set[Any], saved: list[tuple[Any, Any]]) -> list[Val
     visited node (``seen``) given ``grad = 0.0``; old values other than 0 go to ``saved``.
 
     The same depth-first order as the reference: a node is pushed again behind a ``_POST``
-    marker before its inputs, so it is listed once they are done; the first input is walked
-    at once, without a push and a pop, and leaf inputs are only zeroed, never pushed.
+    marker before its inputs, so it is listed once they are done (at once when none is left
+    to walk); the first input is walked at once, without a push and a pop, and leaf inputs
+    are only zeroed, never pushed.
     """
     order: list[Value] = []
     emit = order.append
@@ -449,25 +508,21 @@ def _walk(root: Value, seen: set[Any], saved: list[tuple[Any, Any]]) -> list[Val
             if old or old is None:
                 save((node, old))
             node.grad = 0.0
-            push(node)
-            push(_POST)
-            fn = node._fn
-            ar = fn.arity
             a = node._a
-            if ar == 2:
-                b = node._b
-                if type(b) is not float and b.requires_grad and b not in seen:
-                    if b._fn is None:
-                        add(b)
-                        old = b.grad
-                        if old or old is None:
-                            save((b, old))
-                        b.grad = 0.0
-                    else:
-                        push(b)
-                if type(a) is float:
-                    break
-            elif ar != 1:
+            b = node._b
+            if b is not None:  # two inputs; the second is walked after the first
+                if type(b) is float or not b.requires_grad or b in seen:
+                    b = None
+                elif b._fn is None:  # a leaf is only zeroed
+                    add(b)
+                    old = b.grad
+                    if old or old is None:
+                        save((b, old))
+                    b.grad = 0.0
+                    b = None
+            elif type(a) is tuple:  # n inputs
+                push(node)
+                push(_POST)
                 for p in reversed(a):
                     if type(p) is not float and p.requires_grad and p not in seen:
                         if p._fn is None:
@@ -479,20 +534,30 @@ def _walk(root: Value, seen: set[Any], saved: list[tuple[Any, Any]]) -> list[Val
                         else:
                             push(p)
                 break
-            if not a.requires_grad or a in seen:
-                break
-            if a._fn is None:
+            if type(a) is float or not a.requires_grad or a in seen:
+                a = None
+            elif a._fn is None:
                 add(a)
                 old = a.grad
                 if old or old is None:
                     save((a, old))
                 a.grad = 0.0
+                a = None
+            if a is None and b is None:
+                emit(node)  # every input is done: list it now, no marker needed
+                break
+            push(node)
+            push(_POST)
+            if b is not None:
+                push(b)
+            if a is None:
                 break
             node = a  # walk the first input at once
     return order
 
 
 _POST: Any = object()
+_run = _make_run()
 
 
 def _backward(root: Value, seed: float) -> None:
@@ -507,13 +572,7 @@ def _backward(root: Value, seed: float) -> None:
         else:
             order = _walk(root, seen, saved)
         root.grad = seed + 0.0
-        for node in reversed(order):
-            fn: Any = node._fn
-            try:
-                k = fn._kernel
-            except AttributeError:
-                k = _kernel(fn)
-            k(node, node.grad)
+        _run(order)
     except BaseException:
         for node in seen:  # leave no trace: every visited node gets its old gradient back
             node.grad = 0.0
