@@ -101,7 +101,7 @@ class Schedule:
                     )
                     mm = self.matmul_side(i)
                     if mm is not None:
-                        k += (mm[0], tuple(mm[1]))
+                        k += mm
                     groups.setdefault(k, []).append(i)
                 order.extend(groups.values())
         self.order = order
@@ -158,28 +158,34 @@ class Schedule:
     def _units(self, order: list[list[int]]) -> list[tuple[bool, list[int]]]:
         """Groups, with each stretch of >= MIN_RUN consecutive thin groups of one kind made
         one run."""
-        kinds = self.g.kind
+        g = self.g
+        kinds, ops, parents, needs = g.kind, g.ops, g.parents, g.needs
         units: list[tuple[bool, list[int]]] = []
-        stretch: list[list[int]] = []
-
-        def flush() -> None:
-            if len(stretch) >= MIN_RUN:
-                units.append((True, [i for grp in stretch for i in grp]))
-            else:
-                units.extend((False, grp) for grp in stretch)
-            stretch.clear()
-
-        thin = self.thin
-        for grp in order:
-            if thin(grp):
-                if stretch and kinds[stretch[0][0]] != kinds[grp[0]]:
-                    flush()
-                stretch.append(grp)
-            else:
-                flush()
+        known = self._thin
+        width = THIN_WIDTH
+        start = 0  # order[start:k]: the current stretch of thin groups
+        for k, grp in enumerate(order):
+            first = grp[0]
+            ok = False
+            if len(grp) <= width:
+                got = known.get((ops[first], len(parents[first]), needs[first]))
+                ok = self.thin(grp) if got is None else got
+            if ok and (start == k or kinds[order[start][0]] == kinds[first]):
+                continue
+            self._flush(units, order, start, k)
+            start = k
+            if not ok:
                 units.append((False, grp))
-        flush()
+                start = k + 1
+        self._flush(units, order, start, len(order))
         return units
+
+    @staticmethod
+    def _flush(units: list[tuple[bool, list[int]]], order: list[list[int]], a: int, b: int) -> None:
+        if b - a >= MIN_RUN:
+            units.append((True, list(chain.from_iterable(order[a:b]))))
+        else:
+            units.extend((False, grp) for grp in order[a:b])
 
     def _read_outside(self) -> list[bool]:
         """Per node: is it read by a node outside its run (or the root)?"""
@@ -238,19 +244,21 @@ class Schedule:
         put(range(g.n))
         g.place_params(placed)
 
-    def matmul_side(self, i: int) -> tuple[str, list[int]] | None:
+    def matmul_side(self, i: int) -> tuple[str, tuple[int, ...]] | None:
         """For a fused-neuron node: which side is shared ('x': weights vary and are static)."""
         g = self.g
         op = g.ops[i]
         ps = g.parents[i]
-        m = len(ps) // 2
+        m = len(ps) >> 1
         if op is None or m == 0 or not self.is_affine(op, len(ps)):
             return None
-        ws, xs = ps[:m], ps[m : 2 * m]
-        for side, vary, shared in (("x", ws, xs), ("w", xs, ws)):
-            # V must be static; S of one kind, so that S and its gradient have one width.
-            if all(g.kind[p] == STATIC for p in vary) and len({g.kind[p] for p in shared}) == 1:
-                return (side, list(shared))
+        ks = list(map(g.kind.__getitem__, ps))
+        # V must be static; S of one kind, so that S and its gradient have one width.
+        kw, kx = ks[:m], ks[m : 2 * m]
+        if SAMPLE not in kw and len(set(kx)) == 1:
+            return ("x", tuple(ps[m : 2 * m]))
+        if SAMPLE not in kx and len(set(kw)) == 1:
+            return ("w", tuple(ps[:m]))
         return None
 
 

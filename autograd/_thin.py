@@ -68,34 +68,42 @@ class ThinRun:
         ext: list[int] = []
         parents, kinds, needs, ops = g.parents, g.kind, g.needs, g.ops
         templates = g.templates
-        rows: dict[tuple[Any, int], tuple[Callable[..., Any], list[Any], tuple[int, ...]]] = {}
+        made: dict[tuple[Any, int], tuple[Callable[..., Any], list[Any], tuple[int, ...]]] = {}
+        picks: dict[tuple[Any, ...], tuple[Callable[..., Any] | None, ...]] = {}
         fsteps: list[_Fwd] = []
         bsteps: list[_Bwd] = []
         get = slot.get
+        need = needs.__getitem__
         for s, i in enumerate(nodes):
             ps = parents[i]
-            ia = []
-            for p in ps:
-                q = get(p)
-                if q is None:
-                    q = slot[p] = r_own + len(ext)
-                    ext.append(p)
-                ia.append(q)
-            args = tuple(ia)
+            args: tuple[int, ...] = tuple(map(get, ps))  # type: ignore[arg-type]
+            if None in args:  # rows of other holders: a slot each, after the run's own
+                ia = []
+                for p in ps:
+                    q = get(p)
+                    if q is None:
+                        q = slot[p] = r_own + len(ext)
+                        ext.append(p)
+                    ia.append(q)
+                args = tuple(ia)
             key = (ops[i], len(ps))  # rows compare by identity
-            fns_of = rows.get(key)
+            fns_of = made.get(key)
             if fns_of is None:
                 t = templates(i)
-                fns_of = rows[key] = (*t.functions(), tuple(sorted(t.reads)))
+                fns_of = made[key] = (*t.functions(), tuple(sorted(t.reads)))
             fwd, chains, pos = fns_of
-            bcast = True
-            for j in pos:
-                if kinds[ps[j]] == kind:
-                    bcast = False
-                    break
+            # broadcast a result that reads no input of the node's own kind (a constant)
+            bcast = not pos or kinds[ps[pos[0]]] != kind
+            if bcast:
+                bcast = all(kinds[ps[j]] != kind for j in pos)
             fsteps.append((fwd, args, s, bcast))
             if needs[i]:
-                fns = tuple([chains[j] if needs[p] else None for j, p in enumerate(ps)])
+                mask = (key, *map(need, ps))
+                fns = picks.get(mask)
+                if fns is None:
+                    fns = picks[mask] = tuple(
+                        [c if nd else None for c, nd in zip(chains, mask[1:])]
+                    )
                 bsteps.append((fns, args, s))
         bsteps.reverse()
         self.fsteps, self.bsteps = fsteps, bsteps
