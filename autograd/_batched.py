@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Callable, Iterable, Sequence
+from itertools import chain, pairwise, repeat
+from operator import is_not
 from typing import Any
 
 import numpy as np
@@ -40,9 +42,18 @@ from ._lower import (
     _comment,
     pattern,
 )
+from ._thin import ThinRun
 from .ops import Op
 
 __all__ = ["Batched", "Schedule", "table_source"]
+
+
+#: A group of at most this many nodes is thin: it may join a run (:mod:`autograd._thin`).
+THIN_WIDTH = 4
+#: Consecutive thin groups (of one kind) that make a run; shorter stretches keep their code.
+MIN_RUN = 16
+#: A thin run's ops take at most this many inputs (a long sum keeps its one-line reduction).
+THIN_ARGS = 8
 
 
 class Schedule:
@@ -50,30 +61,52 @@ class Schedule:
 
     Attributes:
         order: The groups (lists of node indices), static first, then by level.
+        units: What the program runs, in order: each a group, or a run of consecutive thin
+            groups (``(True, nodes)`` for a run, ``(False, nodes)`` for a group). Unit k's
+            values live in holder ``tK``.
+        exported: Per run unit k, the nodes other holders read (and the root), in order.
         holder / row: Where each node's value lives: holder name (``X``, ``P``, ``C``,
-            ``tK``) and row in it.
+            ``tK``) and row in it (-1: a run's node that no other holder reads).
         size / hkind: Rows and kind (``STATIC``/``SAMPLE``) of each holder.
     """
 
     def __init__(self, g: Lowered) -> None:
         self.g = g
         self.affine: dict[tuple[int, int], bool] = {}
+        self._thin: dict[tuple[Any, int, bool], bool] = {}
         n = g.n
-        groups: dict[tuple[Any, ...], list[int]] = {}
-        for i in range(n):
-            op = g.ops[i]
-            if op is None:
-                continue
-            ps = g.parents[i]
-            kinds = tuple(g.kind[p] for p in ps)
-            key: tuple[Any, ...] = (g.kind[i], g.level[i], id(op), len(ps), kinds, g.needs[i])
-            mm = self.matmul_side(i)
-            if mm is not None:
-                key += (mm[0], tuple(mm[1]))
-            groups.setdefault(key, []).append(i)
-        order = sorted(groups.values(), key=lambda ns: (g.kind[ns[0]], g.level[ns[0]], ns[0]))
+        ops, parents, kinds, needs = g.ops, g.parents, g.kind, g.needs
+        order: list[list[int]] = []
+        is_op = np.fromiter(map(is_not, ops, repeat(None)), bool, n)
+        if is_op.any():
+            level = np.array(g.level, dtype=np.intp)
+            key = np.array(kinds, dtype=np.intp) * (int(level.max()) + 1) + level
+            idx = np.flatnonzero(is_op)
+            srt = idx[np.argsort(key[idx], kind="stable")]
+            ks = key[srt]
+            cuts = [0, *(np.flatnonzero(ks[1:] != ks[:-1]) + 1).tolist(), len(srt)]
+            sl = srt.tolist()
+            for a, b in pairwise(cuts):
+                if b - a == 1:  # one node at this level: a group of its own
+                    order.append(sl[a:b])
+                    continue
+                groups: dict[tuple[Any, ...], list[int]] = {}
+                for i in sl[a:b]:  # by op, inputs' kinds, needs (and shared side, neurons)
+                    ps = parents[i]
+                    k: tuple[Any, ...] = (
+                        id(ops[i]),
+                        len(ps),
+                        tuple([kinds[p] for p in ps]),
+                        needs[i],
+                    )
+                    mm = self.matmul_side(i)
+                    if mm is not None:
+                        k += mm
+                    groups.setdefault(k, []).append(i)
+                order.extend(groups.values())
         self.order = order
         self._layout(order)
+        self.units = self._units(order)
         self.holder = [""] * n
         self.row = [0] * n
         self.size: dict[str, int] = {"X": len(g.inputs), "P": len(g.params), "C": len(g.consts)}
@@ -85,12 +118,92 @@ class Schedule:
                 self.holder[i], self.row[i] = "P", g.param_of[i]
             elif g.const_of[i] >= 0:
                 self.holder[i], self.row[i] = "C", g.const_of[i]
-        for k, nodes in enumerate(order):
-            h = f"t{k}"
-            self.size[h] = len(nodes)
+        self.exported: dict[int, list[int]] = {}
+        out = self._read_outside() if any(run for run, _ in self.units) else None
+        holder, row = self.holder, self.row
+        for u, (run, nodes) in enumerate(self.units):
+            h = f"t{u}"
             self.hkind[h] = g.kind[nodes[0]]
+            if run:
+                assert out is not None
+                ex = [i for i in nodes if out[i]]
+                self.exported[u] = ex
+                self.size[h] = len(ex)
+                for i in nodes:
+                    holder[i], row[i] = h, -1
+                for r, i in enumerate(ex):
+                    row[i] = r
+                continue
+            self.size[h] = len(nodes)
             for r, i in enumerate(nodes):
-                self.holder[i], self.row[i] = h, r
+                holder[i], row[i] = h, r
+
+    def thin(self, nodes: list[int]) -> bool:
+        """May group ``nodes`` join a thin run? Tiny, and its op has the templates a run
+        evaluates (a forward and, if a gradient must reach it, the chain steps)."""
+        if len(nodes) > THIN_WIDTH:
+            return False
+        g = self.g
+        first = nodes[0]
+        key = (g.ops[first], len(g.parents[first]), g.needs[first])  # rows: by identity
+        ok = self._thin.get(key)
+        if ok is None:
+            ok = 0 < key[1] <= THIN_ARGS
+            if ok:
+                t = g.templates(first)
+                ok = t.fwd is not None and (t.chained is not None or not key[2])
+            self._thin[key] = ok
+        return ok
+
+    def _units(self, order: list[list[int]]) -> list[tuple[bool, list[int]]]:
+        """Groups, with each stretch of >= MIN_RUN consecutive thin groups of one kind made
+        one run."""
+        g = self.g
+        kinds, ops, parents, needs = g.kind, g.ops, g.parents, g.needs
+        units: list[tuple[bool, list[int]]] = []
+        known = self._thin
+        width = THIN_WIDTH
+        start = 0  # order[start:k]: the current stretch of thin groups
+        for k, grp in enumerate(order):
+            first = grp[0]
+            ok = False
+            if len(grp) <= width:
+                got = known.get((ops[first], len(parents[first]), needs[first]))
+                ok = self.thin(grp) if got is None else got
+            if ok and (start == k or kinds[order[start][0]] == kinds[first]):
+                continue
+            self._flush(units, order, start, k)
+            start = k
+            if not ok:
+                units.append((False, grp))
+                start = k + 1
+        self._flush(units, order, start, len(order))
+        return units
+
+    @staticmethod
+    def _flush(units: list[tuple[bool, list[int]]], order: list[list[int]], a: int, b: int) -> None:
+        if b - a >= MIN_RUN:
+            units.append((True, list(chain.from_iterable(order[a:b]))))
+        else:
+            units.extend((False, grp) for grp in order[a:b])
+
+    def _read_outside(self) -> list[bool]:
+        """Per node: is it read by a node outside its run (or the root)?"""
+        g = self.g
+        n = g.n
+        run_of = np.full(n, -1, dtype=np.intp)
+        for k, (run, nodes) in enumerate(self.units):
+            if run:
+                run_of[nodes] = k
+        lens = np.fromiter(map(len, g.parents), np.intp, n)
+        par = np.fromiter(chain.from_iterable(g.parents), np.intp, int(lens.sum()))
+        child = np.repeat(np.arange(n, dtype=np.intp), lens)
+        rp = run_of[par]
+        out = np.zeros(n, dtype=bool)
+        out[par[(rp >= 0) & (rp != run_of[child])]] = True
+        out[g.root] = True
+        got: list[bool] = out.tolist()
+        return got
 
     def is_affine(self, op: Op, n: int) -> bool:
         """Does the row say: sum_i w_i x_i [+ b] over inputs (w.., x.., [b])?"""
@@ -115,7 +228,11 @@ class Schedule:
                     seen.add(i)
                     placed.append(i)
 
+        ops = g.ops
         for nodes in order:
+            op = ops[nodes[0]]
+            if op is None or op.structure != "affine":
+                continue
             mm = self.matmul_side(nodes[0])
             if mm is None:
                 continue
@@ -127,19 +244,21 @@ class Schedule:
         put(range(g.n))
         g.place_params(placed)
 
-    def matmul_side(self, i: int) -> tuple[str, list[int]] | None:
+    def matmul_side(self, i: int) -> tuple[str, tuple[int, ...]] | None:
         """For a fused-neuron node: which side is shared ('x': weights vary and are static)."""
         g = self.g
         op = g.ops[i]
         ps = g.parents[i]
-        m = len(ps) // 2
+        m = len(ps) >> 1
         if op is None or m == 0 or not self.is_affine(op, len(ps)):
             return None
-        ws, xs = ps[:m], ps[m : 2 * m]
-        for side, vary, shared in (("x", ws, xs), ("w", xs, ws)):
-            # V must be static; S of one kind, so that S and its gradient have one width.
-            if all(g.kind[p] == STATIC for p in vary) and len({g.kind[p] for p in shared}) == 1:
-                return (side, list(shared))
+        ks = list(map(g.kind.__getitem__, ps))
+        # V must be static; S of one kind, so that S and its gradient have one width.
+        kw, kx = ks[:m], ks[m : 2 * m]
+        if SAMPLE not in kw and len(set(kx)) == 1:
+            return ("x", tuple(ps[m : 2 * m]))
+        if SAMPLE not in kx and len(set(kw)) == 1:
+            return ("w", tuple(ps[:m]))
         return None
 
 
@@ -161,14 +280,15 @@ class Batched:
         self.matmul_side = sch.matmul_side
         self.tables: dict[tuple[tuple[int, ...], bytes], str] = {}
         self.table_defs: list[tuple[str, IntArray]] = []
-        self.hoisted: dict[int, _Hoisted] = {}
         self.contribs: dict[str, list[tuple[str, IntArray]]] = {}
+        self.run_defs: list[tuple[str, ThinRun]] = []
         self.lines = self._write()
 
-    def _hoist(self, t: Templates) -> _Hoisted:
-        got = self.hoisted.get(id(t))
+    @staticmethod
+    def _hoist(t: Templates) -> _Hoisted:
+        got: _Hoisted | None = t.hoisted  # worked out once per process, like the templates
         if got is None:
-            got = self.hoisted[id(t)] = _Hoisted(t)
+            got = t.hoisted = _Hoisted(t)
         return got
 
     # -- shared helpers ----------------------------------------------------------------------
@@ -186,11 +306,11 @@ class Batched:
 
     def _write(self) -> list[str]:
         g = self.g
-        order = self.schedule.order
+        units = self.schedule.units
         fwd: list[str] = []
         bwd_plans: list[Callable[[list[str]], None]] = []
-        for k, nodes in enumerate(order):
-            plan = self._group(k, nodes, fwd)
+        for k, (run, nodes) in enumerate(units):
+            plan = self._run(k, nodes, fwd) if run else self._group(k, nodes, fwd)
             bwd_plans.append(plan)
         r = g.root
         rh, rr = self.holder[r], self.row[r]
@@ -206,8 +326,10 @@ class Batched:
         if g.needs[r]:
             seeded = "seed" if g.kind[r] == SAMPLE else "seed.sum(1, keepdims=True)"
             self.contribs.setdefault(rh, []).append((seeded, np.array([rr], dtype=np.intp)))
-        for k in range(len(order) - 1, -1, -1):
-            if g.needs[order[k][0]]:
+        needs = g.needs
+        for k in range(len(units) - 1, -1, -1):
+            run, nodes = units[k]
+            if any(map(needs.__getitem__, nodes)) if run else needs[nodes[0]]:
                 bwd_plans[k](back)
         if g.params:
             back.append(self._accumulate("P", "dP"))
@@ -327,6 +449,33 @@ class Batched:
             f"{dname}[{self.table(uniq)}] = {summed}"
         )
 
+    def _run(self, k: int, nodes: list[int], out: list[str]) -> Callable[[list[str]], None]:
+        """Forward line of thin run ``k`` into ``out``; returns its backward writer."""
+        sch = self.schedule
+        h = f"t{k}"
+        holder, row = self.holder, self.row
+        tr = ThinRun(self.g, nodes, sch.exported[k], lambda p: (holder[p], row[p]))
+        name = f"_r{k}"
+        self.run_defs.append((name, tr))
+        kind = "sample" if tr.kind == SAMPLE else "static"
+        out.append(f"    # thin run of {len(nodes)} {kind} node(s), run from tables ({name})")
+        out.append(f"    {h}, v{k} = {name}.forward(N, ({''.join(x + ', ' for x in tr.holders)}))")
+
+        def backward(lines: list[str]) -> None:
+            lines.append(f"    # thin run {name} ({h}): the chain rule step by step, in reverse")
+            d = "None"
+            if self.contribs.get(h):
+                d = f"d{k}"
+                lines.append(self._accumulate(h, d))
+            if not tr.sends:
+                return
+            names = [f"e{k}_{j}" for j in range(len(tr.sends))]
+            lines.append(f"    {', '.join(names)}, = {name}.backward(v{k}, {d})")
+            for var, (hh, rows) in zip(names, tr.sends):
+                self.contribs.setdefault(hh, []).append((var, rows))
+
+        return backward
+
     def _group(self, k: int, nodes: list[int], out: list[str]) -> Callable[[list[str]], None]:
         """Forward lines of group ``k`` into ``out``; returns its backward writer."""
         g = self.g
@@ -337,7 +486,7 @@ class Batched:
         kn = len(nodes)
         h = f"t{k}"
         par = np.array([g.parents[i] for i in nodes], dtype=np.intp).reshape(kn, m)
-        shown = ", ".join(_comment(g.names[i], 20) for i in nodes[:4])
+        shown = ", ".join(_comment(g.short(i), 20) for i in nodes[:4])
         more = f", ... ({kn})" if kn > 4 else ""
         level = f"{'sample' if kind == SAMPLE else 'static'} level {g.level[first]}"
         out.append(f"    # {_comment(op.name)} x{kn}, {level}: {shown}{more}")
@@ -369,7 +518,7 @@ class Batched:
         else:
             expr = t.forward(args, h)
         if expr is None:
-            fx = self.fallback.add(op, [g.descs[i] for i in nodes])
+            fx = self.fallback.add(op, [g.desc(i) for i in nodes])
             expr = f"_fwd({fx}, {shape}{''.join(', ' + a for a in args)})"
         elif not any(g.kind[par[0, j]] == kind for j in t.reads):
             expr = f"_np.broadcast_to({expr}, {shape})"
@@ -379,7 +528,7 @@ class Batched:
             lines.append(f"    # {_comment(op.name)} x{kn} ({h})")
             lines.append(self._accumulate(h, f"d{k}"))
             if chained is None:
-                bx = self.fallback.add(op, [g.descs[i] for i in nodes])
+                bx = self.fallback.add(op, [g.desc(i) for i in nodes])
                 lines.append(
                     f"    q{k} = _bwd({bx}, {shape}{''.join(', ' + a for a in [*args, h])})"
                 )

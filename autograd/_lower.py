@@ -45,6 +45,7 @@ __all__ = [
     "Templates",
     "pattern",
     "per_node_source",
+    "templates_of",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -207,6 +208,31 @@ class Templates:
             ]
             self.chained = [pattern(t) for t in self.chained_texts]
 
+        self.nargs = nargs
+        self._fns: tuple[Any, list[Any]] | None = None
+        self.hoisted: Any = None  # the batched backend's common subexpressions (its cache)
+
+    def functions(self) -> tuple[Any, list[Any]]:
+        """The templates as Python functions over numpy arrays (made once, for thin runs):
+        ``fwd(a0, a1, ..)`` and, per input j, ``chain_j(g, a0, a1, .., out)``; a chain step
+        that reads no ``g`` (a literal 0) is broadcast to ``g``'s shape. Needs both templates.
+        """
+        if self._fns is None:
+            assert self.fwd_text and self.chained_texts is not None
+            args = ", ".join(f"_A{i}_" for i in range(self.nargs))
+            ns = dict(NUMPY_NAMESPACE, _bcast=np.broadcast_to)
+            fwd = eval(f"lambda {args}: {self.fwd_text}", ns)  # a checked template
+            chains = []
+            for text in self.chained_texts:
+                reads_g = any(
+                    isinstance(n, ast.Name) and n.id == "_G_"
+                    for n in ast.walk(ast.parse(text, mode="eval"))
+                )
+                body = text if reads_g else f"_bcast({text}, _G_.shape)"
+                chains.append(eval(f"lambda _G_, {args}, _OUT_: {body}", ns))
+            self._fns = (fwd, chains)
+        return self._fns
+
     def forward(self, names: Sequence[str], out: str) -> str | None:
         return None if self.fwd is None else self.fwd.format(*names, out=out)
 
@@ -219,6 +245,22 @@ class Templates:
         """``g * d out / d input j`` over the given names (the row's templates must exist)."""
         assert self.chained is not None
         return self.chained[j].format(*names, out=out, g=g)
+
+
+_TEMPLATE_CACHE: dict[tuple[int, int], Templates] = {}
+
+
+def templates_of(op: Op, nargs: int, where: str) -> Templates:
+    """``Templates(op, nargs)``, made once per process (an op row is immutable); ``where``
+    names the node in the error raised if the templates are unusable (never cached)."""
+    key = (id(op), nargs)
+    t = _TEMPLATE_CACHE.get(key)
+    if t is None or t.op is not op:
+        t = Templates(op, nargs, where)
+        if len(_TEMPLATE_CACHE) > 4096:  # rows made and dropped by the thousand: start over
+            _TEMPLATE_CACHE.clear()
+        _TEMPLATE_CACHE[key] = t
+    return t
 
 
 # ---------------------------------------------------------------------------------------------
@@ -334,8 +376,9 @@ class Lowered:
         level: Longest path from a leaf of the node's kind.
         needs: Whether a gradient must reach the node (a parameter depends on it).
         input_of / param_of / const_of: The node's column / parameter / constant slot, or -1.
-        names: Unique identifiers (labels reduced to ``[A-Za-z0-9_]``).
-        descs: Descriptions for messages.
+        names: Unique identifiers (labels reduced to ``[A-Za-z0-9_]``), made when first read
+            (only the per-node program needs them).
+        descs: Descriptions for messages, made when first read (:meth:`desc` for one).
     """
 
     def __init__(self, graph: Graph, inputs: Sequence[Value]) -> None:
@@ -351,25 +394,42 @@ class Lowered:
         kind = [STATIC] * n
         level = [0] * n
         needs = [False] * n
-        self.input_of = [-1] * n
-        self.param_of = [-1] * n
-        self.const_of = [-1] * n
-        self.params: list[Value] = []
-        self.consts: list[float] = []
-        for i, v in enumerate(nodes):
-            ps = parents[i]
+        input_of = [-1] * n
+        param_of = [-1] * n
+        const_of = [-1] * n
+        params: list[Value] = []
+        consts: list[float] = []
+        for i, ps in enumerate(parents):
             if ops[i] is None:
+                v = nodes[i]
                 j = pos.get(id(v), -1)
                 if j >= 0:
-                    self.input_of[i] = j
+                    input_of[i] = j
                     kind[i] = SAMPLE
                 elif v.requires_grad:
-                    self.param_of[i] = len(self.params)
-                    self.params.append(v)
+                    param_of[i] = len(params)
+                    params.append(v)
                     needs[i] = True
                 else:
-                    self.const_of[i] = len(self.consts)
-                    self.consts.append(v.data)
+                    const_of[i] = len(consts)
+                    consts.append(v.data)
+                continue
+            if len(ps) == 1:  # most nodes: one or two inputs, without the general loops
+                p = ps[0]
+                kind[i], level[i], needs[i] = kind[p], level[p] + 1, needs[p]
+                continue
+            if len(ps) == 2:
+                p, q = ps
+                kp, kq = kind[p], kind[q]
+                needs[i] = needs[p] or needs[q]
+                if kp == kq:
+                    kind[i] = kp
+                    lp, lq = level[p], level[q]
+                    level[i] = (lp if lp > lq else lq) + 1
+                elif kp == SAMPLE:
+                    kind[i], level[i] = SAMPLE, level[p] + 1
+                else:
+                    kind[i], level[i] = SAMPLE, level[q] + 1
                 continue
             k = STATIC
             lv = 0
@@ -385,11 +445,33 @@ class Lowered:
             level[i] = lv + 1
             needs[i] = nd
         self.kind, self.level, self.needs = kind, level, needs
-        self.descs = [describe(v, i) for i, v in enumerate(nodes)]
+        self.input_of, self.param_of, self.const_of = input_of, param_of, const_of
+        self.params, self.consts = params, consts
         self._templates: dict[tuple[int, int], Templates] = {}
+        self._names: list[str] | None = None
+        self._descs: list[str] | None = None
+
+    def desc(self, i: int) -> str:
+        """How messages name node ``i``."""
+        return describe(self.graph.nodes[i], i)
+
+    @property
+    def descs(self) -> list[str]:
+        if self._descs is None:
+            self._descs = [describe(v, i) for i, v in enumerate(self.graph.nodes)]
+        return self._descs
+
+    @property
+    def names(self) -> list[str]:
+        if self._names is None:
+            self._names = self._make_names()
+        return self._names
+
+    def _make_names(self) -> list[str]:
+        ops = self.ops
         used = _Names()
-        self.names: list[str] = []
-        for i, v in enumerate(nodes):
+        names: list[str] = []
+        for i, v in enumerate(self.graph.nodes):
             base = _ident(v.label)
             if not base:
                 op = ops[i]
@@ -401,21 +483,30 @@ class Lowered:
                     base = f"p{self.param_of[i]}"
                 else:
                     base = f"c{self.const_of[i]}"
-            self.names.append(used.take(base))
+            names.append(used.take(base))
+        return names
+
+    def short(self, i: int) -> str:
+        """A short name of node ``i`` for comments (its label, else its op and index)."""
+        v = self.graph.nodes[i]
+        if v.label:
+            return v.label
+        op = self.ops[i]
+        return f"{op.name if op is not None else 'leaf'}_{i}"
 
     def op(self, i: int) -> Op:
         op = self.ops[i]
         if op is None:  # only op nodes are ever grouped; a leaf here is a compiler bug
-            raise CompileError(f"internal: {self.descs[i]} is a leaf, not an op node")
+            raise CompileError(f"internal: {self.desc(i)} is a leaf, not an op node")
         return op
 
     def templates(self, i: int) -> Templates:
-        """The (cached) templates of node i's op for its number of inputs."""
+        """The templates of node i's op for its number of inputs (made once per process)."""
         op = self.op(i)
         key = (id(op), len(self.parents[i]))
         t = self._templates.get(key)
         if t is None:
-            t = self._templates[key] = Templates(op, key[1], self.descs[i])
+            t = self._templates[key] = templates_of(op, key[1], self.desc(i))
         return t
 
     def place_params(self, order: Sequence[int]) -> None:

@@ -53,6 +53,7 @@ from ._lower import (
     describe,
     per_node_source,
 )
+from .context import _gc_paused
 from .engine import Value
 from .graph import Graph
 
@@ -76,12 +77,14 @@ class Program:
     def __init__(self, root: Value, inputs: Sequence[Value]) -> None:
         if not isinstance(root, Value):
             raise TypeError(f"compile: root must be a Value, got {type(root).__name__}: {root!r}")
-        lo = Lowered(Graph(root), inputs)
-        fb = Fallback()
-        bt = Batched(lo, fb)  # lays out the parameter vector
+        with _gc_paused():  # compiling makes nothing cyclic; spare the collector the graph
+            lo = Lowered(Graph(root), inputs)
+            fb = Fallback()
+            bt = Batched(lo, fb)  # lays out the parameter vector
         self._lowered: Lowered | None = lo
         self._batched_lines: list[str] = bt.lines
         self._table_defs = bt.table_defs
+        self._run_defs = bt.run_defs
         self._source: str | None = None
         self.inputs: tuple[Value, ...] = tuple(lo.inputs)
         self.parameters: tuple[Value, ...] = tuple(lo.params)
@@ -91,6 +94,7 @@ class Program:
         self._consts = np.array(lo.consts, dtype=np.float64).reshape(-1, 1)
         ns = self._namespace()
         ns.update(bt.table_defs)
+        ns.update(bt.run_defs)
         code = builtins.compile("\n".join(bt.lines), "<autograd.compile>", "exec")
         exec(code, ns)
         # Popped, so that the namespace does not hold the functions whose globals it is (no
@@ -150,6 +154,11 @@ class Program:
                     "# one level), dK their gradients.",
                     *self._batched_lines,
                     *table_source(self._table_defs),
+                    *[
+                        ln
+                        for name, run in self._run_defs
+                        for ln in ["", *run.source_lines(name, lo)]
+                    ],
                     "",
                 ]
             )

@@ -8,12 +8,13 @@ penalty that enters once, central differences where no formula is simpler.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import io
 import itertools
 import math
 import random
 import tokenize
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import autograd
-from autograd import OPS, Op, Value, define_op
+from autograd import OPS, Op, Value, _batched, define_op
 from autograd.compile import CompileError, Program
 
 RTOL = 1e-10
@@ -140,8 +141,36 @@ def _interpret(recipe: dict[str, Any], params: list[Value]) -> tuple[np.ndarray,
     return np.array(roots), grads
 
 
+@contextlib.contextmanager
+def thin_everywhere() -> Iterator[None]:
+    """Every group the thin runs can take joins one (runs of any length and width): the
+    tests below then check the table-driven runs against the same references."""
+    saved = _batched.MIN_RUN, _batched.THIN_WIDTH
+    _batched.MIN_RUN, _batched.THIN_WIDTH = 1, 10**9
+    try:
+        yield
+    finally:
+        _batched.MIN_RUN, _batched.THIN_WIDTH = saved
+
+
+def _mode(thin: bool) -> contextlib.AbstractContextManager[None]:
+    return thin_everywhere() if thin else contextlib.nullcontext()
+
+
 @given(recipes())
 def test_random_graph_equals_interpreter_sample_by_sample(recipe: dict[str, Any]) -> None:
+    _check_random_graph(recipe)
+
+
+@given(recipes())
+def test_random_graph_in_thin_runs_equals_interpreter_sample_by_sample(
+    recipe: dict[str, Any],
+) -> None:
+    with thin_everywhere():
+        _check_random_graph(recipe)
+
+
+def _check_random_graph(recipe: dict[str, Any]) -> None:
     params = [Value(v, label=f"p{j}") for j, v in enumerate(recipe["pars"])]
     try:
         roots, gsum = _interpret(recipe, params)
@@ -164,10 +193,16 @@ def test_random_graph_equals_interpreter_sample_by_sample(recipe: dict[str, Any]
     _close([p.grad for p in params], gsum, "per-node section: d sum(root) / d param")
 
 
+@pytest.mark.parametrize("thin", [False, True], ids=["levels", "thin"])
 @pytest.mark.parametrize("op", BUILTIN_OPS, ids=lambda o: o.name)
-def test_every_builtin_op_compiles_and_matches_central_differences(op: Op) -> None:
+def test_every_builtin_op_compiles_and_matches_central_differences(op: Op, thin: bool) -> None:
     # Each input of the op is w_i * x_i (a parameter times a column), so d/dw_i exercises the
     # op's partial i; central differences in w are the independent reference.
+    with _mode(thin):
+        _check_central_differences(op)
+
+
+def _check_central_differences(op: Op) -> None:
     n = op.arity if op.arity >= 0 else (5 if _is_dot_row(op) else 3)
     xs = [Value(0.0, label=f"x{i}") for i in range(n)]
     ws = [Value(0.3 + 0.1 * i, label=f"w{i}") for i in range(n)]
@@ -260,9 +295,11 @@ def test_moons_loss_and_gradient_equal_torch_batched(torch: Any) -> None:
     _close([p.grad for p in params], want, "d mean(loss)/d param vs torch (penalty once)")
 
 
-def test_moons_backward_equals_interpreter_per_sample() -> None:
+@pytest.mark.parametrize("thin", [False, True], ids=["levels", "thin"])
+def test_moons_backward_equals_interpreter_per_sample(thin: bool) -> None:
     loss, inputs, params, _ = _moons_graph()
-    prog = autograd.compile(loss, inputs)
+    with _mode(thin):
+        prog = autograd.compile(loss, inputs)
     cols = _moons_data(12)
     roots = prog.backward(*cols, reduction="sum")
     got = np.array([p.grad for p in params])
@@ -618,14 +655,20 @@ def _edge_points(op: Op) -> list[tuple[float, ...]]:
     return [p + (0.5,) * (n - len(p)) for p in pts]
 
 
+@pytest.mark.parametrize("thin", [False, True], ids=["levels", "thin"])
 @pytest.mark.parametrize("op", BUILTIN_OPS, ids=lambda o: o.name)
 @pytest.mark.parametrize("upstream", [1.0, -math.inf, math.nan], ids=["g1", "g-inf", "gnan"])
 def test_compiled_grads_equal_interpreted_bit_for_bit_at_edge_values(
-    op: Op, upstream: float
+    op: Op, upstream: float, thin: bool
 ) -> None:
     """root = u * op(p_0 * x_0, ...), x_i = 1.0: the op's inputs are the edge values exactly
     (parameters p_i), its upstream gradient is u (a column): every p_i.grad, compiled (both
-    programs) and interpreted, is the same float."""
+    programs, the batched one by levels or in thin runs) and interpreted, is the same float."""
+    with _mode(thin):
+        _check_edge_values(op, upstream)
+
+
+def _check_edge_values(op: Op, upstream: float) -> None:
     for point in _edge_points(op):
         ps = [Value(v, label=f"p{i}") for i, v in enumerate(point)]
         xs = [Value(1.0, label=f"x{i}") for i in range(len(point))]
@@ -647,13 +690,15 @@ def test_compiled_grads_equal_interpreted_bit_for_bit_at_edge_values(
             assert all(_same(a, b) for a, b in zip(got, want)), (op.name, point, run, got, want)
 
 
-def test_static_node_times_inf_gives_the_interpreters_nan_over_samples() -> None:
+@pytest.mark.parametrize("thin", [False, True], ids=["levels", "thin"])
+def test_static_node_times_inf_gives_the_interpreters_nan_over_samples(thin: bool) -> None:
     # k = w * (-inf) is static; d k is 0 in one sample, 0.5 in the other: the interpreter
     # sends 0 * -inf + 0.5 * -inf = nan to w, and summing d k over samples first would not.
     w = Value(1.0, label="w")
     x = Value(0.0, label="x")
     root = x.relu() * (w * -math.inf)
-    prog = autograd.compile(root, [x])
+    with _mode(thin):
+        prog = autograd.compile(root, [x])
     prog.backward([-1.0, 1.0], reduction="sum")
     want = 0.0
     for s in (-1.0, 1.0):
