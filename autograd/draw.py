@@ -366,11 +366,15 @@ def drawing(p: Plan) -> GraphDrawing:
         body.append(
             f'\tlabel=<<TABLE BORDER="0" CELLSPACING="1" CELLPADDING="1">{table}</TABLE>>\n'
         )
+    anchors, anchor_edges = _sibling_anchors(p)
+    for path, lines in anchors.items():
+        buckets.setdefault(path, []).extend(lines)
     body.extend(buckets.pop("", ()))
     if buckets:
         ranked = sorted(buckets, key=lambda path: first_op.get(path, len(p.graph)))
         body.extend(_clusters({path: buckets[path] for path in ranked}, p.cluster_paths))
     body.extend(_edges(p))
+    body.extend(anchor_edges)
     return g
 
 
@@ -576,9 +580,64 @@ def _place_nodes(p: Plan) -> tuple[dict[str, list[str]], dict[str, int]]:
         first_op[place] = min(first_op.get(place, nr.zs[0]), nr.zs[0])
         if nr.kind == "neuron":  # the neurons of one layer: one rank, index order
             runs.setdefault((place, -1), []).append(f"g{k}")
+    across = p.opts.rankdir in ("LR", "RL")
     for (place, _), run in itertools.chain(_leaf_runs(p).items(), runs.items()):
-        buckets[place].append(_in_order(run, inside=place != ""))
+        buckets[place].append(_in_order(run, inside=place != "", across=across))
     return buckets, first_op
+
+
+#: ``weight`` of the invisible edge from a neuron cluster to its anchor: crossing one costs
+#: as much as crossing this many drawn edges, so the clusters follow their anchors.
+ANCHOR_WEIGHT = 100
+_ANCHOR_ATTRS = 'shape=point style=invis width=0 height=0 label=""'
+
+
+def _sibling_anchors(p: Plan) -> tuple[dict[str, list[str]], list[str]]:
+    """Invisible anchors that stack sibling neuron clusters in index order (neuron 0 on top
+    for rankdir LR, on the left for TB), with both dot and graphviz-pure.
+
+    Neither renderer lets an edge order two clusters (a flat edge between nodes of different
+    clusters is dropped), and crossing reduction alone leaves siblings in any order (a dense
+    layer crosses the same edges in every order; dot 2.43 and graphviz-pure even start from
+    opposite orders). So each neuron cluster of a layer gets two anchors in the layer's
+    cluster, on ranks where the neuron clusters have no nodes: ``m{z}`` one rank before its
+    weights (edges ``m{z} -> w``) and ``n{i}`` one rank past its last node ``v{i}`` (its
+    output a; edge ``v{i} -> n{i}``). Each rank of anchors is kept in order by a ``rank=same``
+    chain (as :func:`_in_order`), so every other order of the clusters costs crossings on
+    both sides. Measured with both renderers and every rankdir on layers of 2 to 8 neurons
+    (tests/test_draw.py checks it); one anchor side alone leaves some orders wrong."""
+    graph = p.graph
+    if not p.opts.cluster:
+        return {}, []
+    last: dict[str, int] = {}
+    for i in range(len(graph)):
+        if p.group_of[i] < 0:
+            last[graph.scope(i)] = i
+    first_z: dict[str, int] = {}
+    for z in sorted(graph.neuron_of):
+        s = graph.scope(z)
+        if s and p.group_of[z] < 0:
+            first_z.setdefault(s, z)
+    siblings: dict[str, list[str]] = {}
+    for s in sorted(first_z, key=first_z.__getitem__):
+        siblings.setdefault(scope_parent(s), []).append(s)
+    lines: dict[str, list[str]] = {}
+    edges: list[str] = []
+    for parent, paths in siblings.items():
+        if len(paths) < 2:
+            continue
+        out = lines.setdefault(parent, [])
+        before = [f"m{first_z[s]}" for s in paths]
+        after = [f"n{last[s]}" for s in paths]
+        for run in (before, after):
+            out.extend(f"\t{a} [{_ANCHOR_ATTRS}]\n" for a in run)
+            out.append(_in_order(run, inside=parent != "", across=p.opts.rankdir in ("LR", "RL")))
+        for s, m, n in zip(paths, before, after):
+            nr = graph.neuron_of[first_z[s]]
+            for q in (*nr.weights, *(() if nr.bias is None else (nr.bias,))):
+                edges.append(f"\t{m} -> v{q} [style=invis weight={ANCHOR_WEIGHT}]\n")
+            edges.append(f"\tv{last[s]} -> {n} [style=invis weight={ANCHOR_WEIGHT}]\n")
+    return lines, edges
 
 
 def _leaf_runs(p: Plan) -> dict[tuple[str, int], list[str]]:
@@ -599,15 +658,16 @@ def _leaf_runs(p: Plan) -> dict[tuple[str, int], list[str]]:
     return runs
 
 
-def _in_order(run: list[str], *, inside: bool) -> str:
-    """Same-rank nodes kept in list order, top to bottom for rankdir LR: a ``rank=same``
-    subgraph with invisible flat edges, which dot and graphviz-pure both follow (they ignore
-    the order nodes are written in). Measured with both (tests/test_draw.py checks it): at the
-    top level a flat edge u -> v puts u above v, inside a cluster v above u, so there the chain
-    runs from the last node to the first."""
+def _in_order(run: list[str], *, inside: bool, across: bool) -> str:
+    """Same-rank nodes kept in list order, top to bottom for rankdir LR and RL (``across``),
+    left to right for TB and BT: a ``rank=same`` subgraph with invisible flat edges, which dot
+    and graphviz-pure both follow (they ignore the order nodes are written in). Measured with
+    both (tests/test_draw.py checks it): a flat edge u -> v puts u before v, except inside a
+    cluster with rankdir LR or RL, where it puts v above u, so there the chain runs from the
+    last node to the first."""
     if len(run) < 2:
         return ""
-    chain = " -> ".join(reversed(run) if inside else run)
+    chain = " -> ".join(reversed(run) if inside and across else run)
     return f"\t{{rank=same; {chain} [style=invis]}}\n"
 
 
@@ -826,7 +886,9 @@ def _edges(p: Plan) -> list[str]:
 
 def _input_edge(p: Plan, c: int, pos: int, q: int) -> str:
     """The edge from input ``q`` (position ``pos``) into op ``o{c}``; on a highlighted route,
-    bold and labelled with the local derivative from the op table."""
+    bold and labelled with the local derivative from the op table. The label is an
+    ``xlabel``, placed after layout: a ``label`` is a node of its own to both renderers, and
+    graphviz-pure then orders sibling neuron clusters around it, not by their anchors."""
     gq = p.group_of[q]
     src = f"v{q}" if gq < 0 else f"g{gq}"
     eid = f'id="e{c}_{pos}"'
@@ -836,7 +898,7 @@ def _input_edge(p: Plan, c: int, pos: int, q: int) -> str:
         return f"\t{src} -> o{c} [{eid} {_ROUTE_EDGE}]\n"
     d = local_partials(p.graph, c)
     shown = _num(d[pos]) if pos < len(d) else "?"
-    return f"\t{src} -> o{c} [{eid} {_ROUTE_EDGE} label=<∂ {shown}>]\n"
+    return f"\t{src} -> o{c} [{eid} {_ROUTE_EDGE} xlabel=<∂ {shown}>]\n"
 
 
 def local_partials(graph: Graph, i: int) -> tuple[float, ...]:

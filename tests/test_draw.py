@@ -1042,20 +1042,10 @@ def test_a_renderer_crash_or_timeout_is_a_renderer_error_naming_it_and_the_size(
     assert not (tmp_path / "g.svg").exists()
 
 
-@needs_dot
-def test_with_dot_sibling_neuron_clusters_stack_in_index_order(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    import autograd.draw as draw_mod
-    import nn
-
-    arrange(monkeypatch, tmp_path, dot=f"#!/bin/sh\nexec '{REAL_DOT}' \"$@\"\n")
-    m = nn.MLP(2, [4, 1], activation="tanh", seed=1)
-    loss = m([0.5, -1.0]) ** 2
-    loss.backward()
-    p = draw_mod.plan(loss, draw_mod.DrawOptions())
-    svg = ET.fromstring(render_mod.render_source(draw_mod.drawing(p).source, "svg"))
-    top: dict[str, float] = {}
+def cluster_corners(svg: ET.Element, paths: list[str]) -> dict[str, tuple[float, float]]:
+    """Each drawn cluster's top-left corner (x, y) in the SVG, by scope path (``paths[k]`` is
+    the scope of ``cluster_<k>``)."""
+    out: dict[str, tuple[float, float]] = {}
     for g in svg.iter(f"{SVG_NS}g"):
         if g.get("class") == "cluster":
             k = int((g.findtext(f"{SVG_NS}title") or "").removeprefix("cluster_"))
@@ -1063,14 +1053,62 @@ def test_with_dot_sibling_neuron_clusters_stack_in_index_order(
             if shape is None:
                 shape = g.find(f"{SVG_NS}polygon")
             assert shape is not None
-            nums = re.findall(r"-?\d+(?:\.\d+)?", shape.get("d") or shape.get("points") or "")
-            top[p.cluster_paths[k]] = min(float(y) for y in nums[1::2])
-    graph = ag.Graph(loss)
-    first = [nr for nr in graph.neurons if all(graph.ops[x] is None for x in nr.inputs)]
-    layer0 = [nr.name for nr in first]  # in the order of their z: the index order
-    assert len(layer0) == 4 and all(path in top for path in layer0), sorted(top)
-    ys = [top[path] for path in layer0]
-    assert ys == sorted(ys), dict(zip(layer0, ys))  # SVG y grows downwards: neuron 0 on top
+            nums = [float(v) for v in COORD.findall(shape.get("d") or shape.get("points") or "")]
+            out[paths[k]] = (min(nums[0::2]), min(nums[1::2]))
+    return out
+
+
+def top_level_neurons(k: int) -> Value:
+    """k tanh neurons scoped ``neuron0`` ... at the top level (no layer scope), summed."""
+    x = [Value(0.5, "x0"), Value(-1.0, "x1")]
+    total = Value(0.0)
+    for j in range(k):
+        with ag.scope(f"neuron{j}"):
+            w = [Value(0.1 * (j + 1) * (i + 1), f"w{i}") for i in range(2)]
+            total = total + ag.dot(w, x, Value(0.0, "b")).tanh()
+    total.backward()
+    return total
+
+
+@pytest.mark.parametrize("renderer", renderers() or [None])
+@pytest.mark.parametrize("rankdir", ["LR", "TB"])
+def test_sibling_neuron_clusters_appear_in_index_order_with_either_renderer(
+    renderer: str | None, rankdir: str
+) -> None:
+    """Drawn in full, the neuron clusters of every layer come in index order: top to bottom
+    for rankdir LR, left to right for TB (both renderers put 0, 2, 1 or 2, 1, 0 without the
+    anchors), for layers of 2 to 5 neurons, the README's hand-built net and neurons with no
+    layer around them."""
+    import nn
+
+    if renderer is None:
+        pytest.skip("no renderer installed")
+    axis = 1 if rankdir == "LR" else 0  # SVG y grows downwards
+    roots = [top_level_neurons(5), readme_net_loss()]
+    for widths in ([3, 3, 1], [4, 4, 1], [5, 5, 1], [3, 4, 5, 2]):
+        m = nn.MLP(2, widths, activation="tanh", seed=1)
+        out = m([0.5, -1.0])
+        loss = nn.mse_loss(out if isinstance(out, list) else [out], [0.25] * widths[-1])
+        loss.backward()
+        roots.append(loss)
+    # and the README net with each of its weights highlighted (its routes carry edge labels)
+    readme = readme_net_loss()
+    weights = [v for v in ag.Graph(readme).nodes if v.label.startswith("w") and not v.parents]
+    drawings = [(root, None) for root in roots] + [(readme, w) for w in weights]
+    checked = 0
+    for root, mark in drawings:
+        opts = ag.draw.DrawOptions(rankdir=rankdir, max_nodes=None, highlight=mark)
+        p = ag.draw.plan(root, opts)
+        corner = cluster_corners(rendered(renderer, ag.draw.drawing(p).source), p.cluster_paths)
+        graph = ag.Graph(root)
+        layers: dict[str, list[str]] = {}
+        for nr in graph.neurons:  # in the order of their z: the index order
+            layers.setdefault(ag.draw.scope_parent(nr.name), []).append(nr.name)
+        for layer, names in layers.items():
+            where = [corner[name][axis] for name in names]
+            assert where == sorted(where), (layer, dict(zip(names, where)))
+            checked += len(names) > 1
+    assert checked == 1 + 1 + 2 + 2 + 2 + 4 + len(weights)  # every layer of two or more
 
 
 def test_nn_scopes_cluster_as_layer_and_neuron_with_their_index() -> None:
@@ -1229,17 +1267,22 @@ def test_every_label_fits_its_box_and_the_legend_and_edges_are_not_clipped(
         assert text_extent(legend[0])[1] <= x_extent(swatch[0])[0], "(max ...) under a swatch"
 
 
-def centre_y(svg: ET.Element) -> dict[str, float]:
+def centre_y(svg: ET.Element, axis: int = 1) -> dict[str, float]:
+    """Each node's centre y (``axis=0``: x)."""
     out = {}
     for title, shape, _ in node_shapes(svg):
         nums = [float(v) for v in COORD.findall(shape.get("d") or shape.get("points") or "")]
-        ys = nums[1::2] or [float(shape.get("cy") or 0)]
+        ys = nums[axis::2] or [float(shape.get("cy" if axis else "cx") or 0)]
         out[title] = (min(ys) + max(ys)) / 2
     return out
 
 
 @pytest.mark.parametrize("renderer", renderers() or [None])
-def test_weights_and_inputs_appear_in_index_order_top_to_bottom(renderer: str | None) -> None:
+@pytest.mark.parametrize("rankdir", ["LR", "TB"])
+def test_weights_and_inputs_appear_in_index_order_top_to_bottom(
+    renderer: str | None, rankdir: str
+) -> None:
+    """w0, w1, ..., b and x0, x1, ... in index order: top to bottom (LR), left to right (TB)."""
     import nn
 
     if renderer is None:
@@ -1249,7 +1292,8 @@ def test_weights_and_inputs_appear_in_index_order_top_to_bottom(renderer: str | 
     loss.backward()
     for root, cluster in ((loss, True), (loss, False), (readme_net_loss(), True)):
         graph = ag.Graph(root)
-        y = centre_y(rendered(renderer, draw_graph(root, cluster=cluster).source))
+        source = draw_graph(root, cluster=cluster, rankdir=rankdir).source
+        y = centre_y(rendered(renderer, source), axis=1 if rankdir == "LR" else 0)
         checked = 0
         for c in range(len(graph)):
             leaves = [q for q in graph.parents[c] if graph.ops[q] is None]
