@@ -190,6 +190,7 @@ class _Group:
       (a network applied to a batch calls each neuron once per sample) and ``outs[k]`` that
       call's output a: the most downstream node of the scope computed from ``zs[k]``.
     * ``kind="layer"``: the neurons of one scope (``layers.0``), ``zs``/``outs`` theirs.
+    * ``kind="layers"``: consecutive layers of a long row, ``parts`` their scopes in order.
     * ``kind="chain"``: a run of similar nodes with no branching; ``zs[0]`` its first node,
       ``outs[0]`` its last, ``pattern`` the ops of one repetition.
 
@@ -203,6 +204,7 @@ class _Group:
     kind: str = "neuron"
     place: str = ""
     pattern: tuple[str, ...] = ()
+    parts: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -340,6 +342,7 @@ def _fit(p: Plan, budget: int) -> None:
         _collapse_chains(p)
     if boxes(p) > budget:
         _collapse_layers(p)
+        _collapse_layer_rows(p)
     if boxes(p) > budget:
         raise ValueError(
             f"draw_graph: {len(graph)} values leave {boxes(p)} boxes after collapsing "
@@ -527,6 +530,60 @@ def _collapse_layers(p: Plan) -> None:
     for layer in merged:
         layer.members.sort()
     p.groups = merged
+
+
+#: The most collapsed layers drawn side by side; a deeper net's middle layers become one
+#: "layers i..j" node, so the picture stays about a screen wide (a layer node and its edges
+#: take about 240 pt: 57 layers were 13,600 pt).
+LAYER_ROW = 8
+_ROW_ENDS = 2  # layers kept drawn at each end of a long row
+
+
+def _collapse_layer_rows(p: Plan) -> None:
+    """Merge the middle layers of each row of more than :data:`LAYER_ROW` sibling layer
+    groups (one scope's layers, in the order they computed) into one ``kind="layers"`` group;
+    the first and last :data:`_ROW_ENDS` layers stay drawn."""
+    rows: dict[str, list[int]] = {}
+    for k, nr in enumerate(p.groups):
+        if nr.kind == "layer":
+            rows.setdefault(nr.place, []).append(k)
+    into: dict[int, int] = {}
+    for ks in rows.values():
+        if len(ks) <= LAYER_ROW:
+            continue
+        ks.sort(key=lambda k: min(p.groups[k].zs))
+        middle = ks[_ROW_ENDS:-_ROW_ENDS]
+        for k in middle:
+            into[k] = middle[0]
+    if not into:
+        return
+    merged: list[_Group] = []
+    remap: list[int] = []
+    for k, nr in enumerate(p.groups):
+        head = into.get(k)
+        if head is None:
+            remap.append(len(merged))
+            merged.append(nr)
+        elif head == k:
+            remap.append(len(merged))
+            merged.append(_Group(nr.scope, kind="layers", place=nr.place))
+            merged[-1].parts = [nr.scope]
+            _absorb(merged[-1], nr)
+        else:
+            remap.append(remap[head])
+            row = merged[remap[head]]
+            row.parts.append(nr.scope)
+            _absorb(row, nr)
+    p.group_of = [g if g < 0 else remap[g] for g in p.group_of]
+    for nr in merged:
+        nr.members.sort()
+    p.groups = merged
+
+
+def _absorb(into: _Group, nr: _Group) -> None:
+    into.zs.extend(nr.zs)
+    into.outs.extend(nr.outs)
+    into.members.extend(nr.members)
 
 
 def _join(
@@ -760,6 +817,23 @@ def _fill(p: Plan, g: float | None) -> str:
     return _HEAT_ATTRS[level]
 
 
+def heat_scale(p: Plan) -> dict[str, object] | None:
+    """The heat map of :func:`_fill` as data, for a page that recolours boxes as gradients
+    change (the explorer): ``level = round(|g| / gmax * levels)`` (``levels`` when |g| >=
+    gmax) picks ``palette[level]``, white text from ``dark_from``; an exact 0 is ``zero``,
+    dashed. ``None`` when the drawing has no heat map."""
+    if not p.opts.color_by_grad:
+        return None
+    return {
+        "palette": list(_PALETTE),
+        "levels": _LEVELS,
+        "gmax": p.gmax,
+        "dark_from": _DARK_FROM,
+        "zero": _ZERO_FILL,
+        "zero_text": "#55555f",
+    }
+
+
 def _mark(p: Plan, i: int) -> str:
     return _HIGHLIGHT_NODE if i == p.hi else (_ROUTE_NODE if p.route[i] else "")
 
@@ -822,6 +896,15 @@ def _neuron_rows(p: Plan, nr: _Group) -> list[str]:
     data, grads = p.graph.data, p.graph.grads
     name = scope_title(nr.scope)
     calls = len(nr.zs)
+    if nr.kind == "layers":
+        neurons = len({p.graph.scope(z) for z in nr.zs})
+        first, last = scope_title(nr.parts[0]), scope_title(nr.parts[-1])
+        big = max((grads[z] or 0.0 for z in nr.zs), key=abs)
+        return [
+            f"<B>{_html(first)} … {_html(last)}</B>",
+            f"({len(nr.parts)} layers, {neurons} neurons, {calls} z)",
+            f"max |δ| {abs(big):.4f}",
+        ]
     if nr.kind == "layer":
         neurons = len({p.graph.scope(z) for z in nr.zs})
         head = f"<B>{_html(name)}</B>" if name.strip() else "layer"
@@ -978,7 +1061,7 @@ def _collapse_note(p: Plan) -> str:
             f"one column would stack {p.column} boxes (more than {column_limit(max_nodes)}: "
             "taller than a screen)"
         )
-    kinds = {"neuron": 0, "layer": 0, "chain": 0}
+    kinds = {"neuron": 0, "layer": 0, "layers": 0, "chain": 0}
     for nr in p.groups:
         kinds[nr.kind] += 1
     parts = []
@@ -987,8 +1070,15 @@ def _collapse_note(p: Plan) -> str:
             f"each of the {kinds['neuron']} neuron clusters as one node (z, a = its "
             "output, δ = dL/dz)"
         )
-    if kinds["layer"]:
-        parts.append(f"each of the {kinds['layer']} layers as one node")
+    rows = [nr for nr in p.groups if nr.kind == "layers"]
+    layers = kinds["layer"] + sum(len(nr.parts) for nr in rows)
+    if layers:
+        parts.append(f"each of the {layers} layers as one node")
+    for nr in rows:
+        parts.append(
+            f"the {len(nr.parts)} middle ones ({scope_title(nr.parts[0])} … "
+            f"{scope_title(nr.parts[-1])}) together, to keep the row a screen wide"
+        )
     if kinds["chain"]:
         runs = kinds["chain"]
         parts.append(f"{runs} run{'s' if runs > 1 else ''} of similar nodes as one node each")

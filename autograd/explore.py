@@ -27,7 +27,16 @@ from pathlib import Path
 from typing import Any
 
 from ._render import render_source, write_atomic
-from .draw import MAX_NODES, DrawOptions, Plan, drawing, local_partials, plan, scope_parent
+from .draw import (
+    MAX_NODES,
+    DrawOptions,
+    Plan,
+    drawing,
+    heat_scale,
+    local_partials,
+    plan,
+    scope_parent,
+)
 from .engine import Value
 from .explain import explain_grad
 from .graph import Graph
@@ -165,6 +174,7 @@ def _page(p: Plan, steps: list[int]) -> str:
         "nodes": [_node_data(graph, i) for i in range(len(graph))],
         "steps": steps,
         "seed": _jnum(graph.grads[-1]),
+        "heat": heat_scale(p),
     }
     asset = resources.files("autograd") / "_explorer"
     css = (asset / "explorer.css").read_text("utf-8")
@@ -250,3 +260,7 @@ def _annotate_node(
     for t in g.iter(f"{{{_SVG}}}text"):
         if t.text and t.text.startswith("grad "):
             t.set("class", "grad")
+    for shape in g:  # the box: the first filled outline (its fill follows the stepping)
+        if shape.tag in (f"{{{_SVG}}}path", f"{{{_SVG}}}polygon") and shape.get("fill") != "none":
+            shape.set("class", "box")
+            break

@@ -1356,6 +1356,44 @@ def test_layers_collapse_when_neurons_alone_leave_too_many_boxes() -> None:
 
 
 @pytest.mark.parametrize("renderer", renderers() or [None])
+def test_a_deep_net_collapses_its_middle_layers_into_one_node_a_screen_wide(
+    renderer: str | None,
+) -> None:
+    """20 layers of 4 tanh neurons: collapsed, the first two and last two layers stay, the 16
+    in between are one node, edges run layer to layer, and the picture is a screen wide."""
+    import nn
+
+    if renderer is None:
+        pytest.skip("no renderer installed")
+    m = nn.MLP(2, [4] * 19 + [1], activation="tanh", seed=3)
+    loss = nn.mse_loss(m([0.3, -0.7]), 0.5)
+    loss.backward()
+    d = parse(draw_graph(loss, max_nodes=30).source)
+    groups = {k: t.split("\n") for k, t in d.nodes.items() if k.startswith("g")}
+    heads = [t[0] for t in groups.values()]
+    assert heads == [
+        "layer 0 (4 neurons, 4 z)",
+        "layer 1 (4 neurons, 4 z)",
+        "layer 2 … layer 17",
+        "layer 18 (4 neurons, 4 z)",
+        "layer 19 (1 neurons, 1 z)",
+    ], heads
+    (row,) = [k for k, t in groups.items() if t[0] == "layer 2 … layer 17"]
+    assert groups[row][1] == "(16 layers, 64 neurons, 64 z)"
+    graph = ag.Graph(loss)
+    middle = [z for z in graph.neuron_of if 2 <= int(graph.scope(z).split(".")[1]) <= 17]
+    big = max((graph.grads[z] or 0.0 for z in middle), key=abs)
+    assert groups[row][2] == f"max |δ| {abs(big):.4f}"
+    order = list(groups)
+    links = {(s, t) for s, t, _ in d.edges if s in groups and t in groups}
+    assert links == set(itertools.pairwise(order)), links  # layer to layer, none skipped
+    assert "each of the 20 layers as one node; the 16 middle ones (layer 2 … layer 17)" in d.caption
+    svg = rendered(renderer, draw_graph(loss, max_nodes=30).source)
+    width, height = (float(v) for v in (svg.get("viewBox") or "").split()[2:])
+    assert width < 2000 and height < 1500, (width, height)
+
+
+@pytest.mark.parametrize("renderer", renderers() or [None])
 def test_moons_mlps_render_in_seconds_at_a_size_a_screen_shows_neurons_in_order(
     renderer: str | None,
 ) -> None:

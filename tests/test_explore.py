@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import struct
 import tempfile
@@ -174,6 +175,53 @@ def test_stepping_once_per_op_node_ends_with_every_grad(browser: object, tmp_pat
             assert math.isclose(float(g), want, rel_tol=1e-9, abs_tol=1e-300), (i, g, want)
     press(browser, "Step")  # past the end: nothing changes
     assert grads_shown(browser) == shown
+
+
+def fills_shown(driver: object) -> dict[int, str]:
+    pairs = driver.execute_script(  # type: ignore[attr-defined]
+        "return Array.from(document.querySelectorAll('[data-node]'))"
+        ".map(e => [Number(e.dataset.node), (e.querySelector('.box') || e)"
+        ".getAttribute('fill')]);"
+    )
+    return {int(i): f for i, f in pairs}
+
+
+def test_heat_colours_follow_the_stepping(browser: object, tmp_path: Path) -> None:
+    """Before backward only the root is coloured (every other box: grad 0, grey); stepping
+    colours boxes as their gradients grow; after the last step each box has the fill the
+    static drawing gives its final .grad (the heat palette by |grad| / max |grad|)."""
+    import autograd.draw as draw_mod
+
+    loss, _ = mlp_loss()
+    ex = open_page(browser, loss, tmp_path)
+    graph = ex.graph
+    palette = list(draw_mod._PALETTE)
+    static = {  # the drawing's own fill per value box (from the DOT text, not the page)
+        int(m.group(1)): m.group(2)
+        for m in re.finditer(r'^\tv(\d+) \[.*?fillcolor="(#[0-9a-f]{6})"', ex_source(loss), re.M)
+    }
+    start = fills_shown(browser)
+    grey = draw_mod._ZERO_FILL
+    root = len(graph) - 1
+    movable = [i for i in range(len(graph)) if graph.grads[i] not in (None, 0.0) and i != root]
+    assert movable and all(start[i] == grey for i in movable)
+    assert start[root] == static[root]
+    press(browser, "Step", len(ex.steps) // 2)
+    half = fills_shown(browser)
+    assert any(half[i] != grey for i in movable) and any(half[i] == grey for i in movable)
+    press(browser, "Step", len(ex.steps))
+    end = fills_shown(browser)
+    for i, want in static.items():
+        if want in palette:  # within one level: the page sums in JavaScript doubles
+            assert abs(palette.index(end[i]) - palette.index(want)) <= 1, (i, end[i], want)
+        else:
+            assert end[i] == want, (i, end[i], want)
+    press(browser, "Reset")
+    assert fills_shown(browser) == start
+
+
+def ex_source(root: Value) -> str:
+    return ag.draw_graph(root, max_nodes=ag.draw.MAX_NODES).source
 
 
 def test_back_undoes_a_step_exactly_and_reset_returns_to_the_start(

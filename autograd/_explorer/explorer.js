@@ -32,6 +32,24 @@
     g.setAttribute("data-grad", r === null ? "" : String(r));
     var t = g.querySelector("text.grad");
     if (t) t.textContent = "grad " + fmt(r);
+    heat(g, r);
+  }
+  // the heat map follows the stepping: a box's fill is |running grad| on the drawing's scale
+  var H = D.heat;
+  function heat(g, r) {
+    var box = g.querySelector(".box");
+    if (!H || !box || r === null) return;
+    var a = Math.abs(r), fill, text;
+    if (a === 0) {
+      fill = H.zero; text = H.zero_text;
+      box.setAttribute("stroke-dasharray", "5,2");
+    } else {
+      var level = a < H.gmax ? Math.floor(a / H.gmax * H.levels + 0.5) : H.levels;
+      fill = H.palette[level]; text = level >= H.dark_from ? "white" : "black";
+      box.removeAttribute("stroke-dasharray");
+    }
+    box.setAttribute("fill", fill);
+    g.querySelectorAll("text").forEach(function (el) { el.setAttribute("fill", text); });
   }
   function edgeNote(c, pos, text) {
     var e = document.getElementById("e" + c + "_" + pos);
