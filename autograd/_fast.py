@@ -621,7 +621,9 @@ def _walk_parents(
     Depth-first, inputs in argument order: a node is pushed again behind a ``_POST`` marker
     before its inputs (in reverse, so the first is walked first), and listed when the marker
     comes back. A bare float input becomes its constant leaf, stored back, as ``.parents``
-    does. In a graph (no cycles) a node listed is done; one met again is skipped.
+    does. In a graph (no cycles) a node listed is done; one met again is skipped. A node
+    whose inputs are listed (or leaves, listed on the spot) is listed at once, with no marker
+    round trip, and a binary node's second input is walked directly when its first is done.
     """
     order: list[Value] = []
     index: dict[Value, int] = {}
@@ -650,34 +652,69 @@ def _walk_parents(
                         keep((index[a],))
                 continue
             while node not in index:
-                fn = node._fn
-                if fn is None:  # a leaf: listed at once
+                if node._fn is None:
                     index[node] = n
                     n += 1
                     emit(node)
                     if keep is not None:
                         keep(())
                     break
-                push(node)
-                push(_POST)
-                ar = fn.arity
                 a = node._a
-                if ar == 2:
-                    b = node._b
+                b = node._b
+                if b is not None:
                     if type(a) is float:
                         node._a = a = _const(a)
                     if type(b) is float:
                         node._b = b = _const(b)
+                    if a not in index:
+                        if a._fn is not None:
+                            push(node)
+                            push(_POST)
+                            if b not in index:
+                                push(b)
+                            node = a
+                            continue
+                        index[a] = n
+                        n += 1
+                        emit(a)
+                        if keep is not None:
+                            keep(())
                     if b not in index:
-                        push(b)
-                elif ar != 1:
+                        if b._fn is not None:
+                            push(node)
+                            push(_POST)
+                            node = b
+                            continue
+                        index[b] = n
+                        n += 1
+                        emit(b)
+                        if keep is not None:
+                            keep(())
+                    index[node] = n
+                    n += 1
+                    emit(node)
+                    if keep is not None:
+                        keep((index[a], index[b]))
+                    break
+                if type(a) is tuple:
+                    push(node)
+                    push(_POST)
                     if float in set(map(type, a)):
                         node._a = a = tuple([_const(p) if type(p) is float else p for p in a])
                     for p in reversed(a):
                         if p not in index:
                             push(p)
                     break
-                node = a  # walk the first input at once
+                if a in index:
+                    index[node] = n
+                    n += 1
+                    emit(node)
+                    if keep is not None:
+                        keep((index[a],))
+                    break
+                push(node)
+                push(_POST)
+                node = a
     return order, index
 
 
