@@ -598,11 +598,16 @@ class Batched:
         skind = g.kind[shared[0]]
         expr = f"{v} @ {s}"
         bias = par[:, 2 * m] if par.shape[1] & 1 else None
-        b = ""
+        out_lines = [f"    {h} = {expr}"]
         if bias is not None:
             b = self._bind(out, f"b{k}", self.gather(bias))
-            expr += f" + {b}"
-        out.append(f"    {h} = {expr}")
+            if skind == SAMPLE or all(g.kind[i] == STATIC for i in bias):
+                # Z already has the sum's shape: add the bias into the product's fresh array
+                # (the same additions, one (nodes x N) array fewer to allocate and page in)
+                out_lines.append(f"    {h} += {b}")
+            else:
+                out_lines[0] += f" + {b}"
+        out.extend(out_lines)
 
         def backward(lines: list[str]) -> None:
             lines.append(

@@ -777,3 +777,30 @@ def test_many_compiles_with_the_cycle_collector_off_do_not_grow_memory() -> None
     finally:
         if was:
             gc.enable()
+
+
+_SPECIAL = st.sampled_from([0.0, -0.0, 1.5, -2.0, math.inf, -math.inf, math.nan, 5e-324, -1e308])
+
+
+@given(
+    st.lists(st.tuples(st.booleans(), _SPECIAL | st.floats(allow_nan=True)), min_size=1),
+    st.sampled_from([0.0, -0.0, 1.0]),
+    st.booleans(),
+)
+def test_the_compiled_where_is_numpys_where_bit_for_bit(
+    cells: list[tuple[bool, float]], other: float, zero_first: bool
+) -> None:
+    """The batched code's ``where`` (a bitwise select when one branch is +0.0) gives exactly
+    np.where's bits: NaN payloads, infinities and the sign of zero included; -0.0, 1.0 and
+    arrays of another shape take numpy's own path."""
+    from autograd.compile import NUMPY_NAMESPACE
+
+    where = NUMPY_NAMESPACE["where"]
+    c = np.array([m for m, _ in cells])
+    x = np.array([v for _, v in cells], dtype=np.float64)
+    args = (c, other, x) if zero_first else (c, x, other)
+    got, want = where(*args), np.where(*args)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    assert got.view(np.int64).tolist() == want.view(np.int64).tolist()
+    col = x.reshape(-1, 1)  # broadcast against a row mask: numpy's path, same answer
+    assert np.array_equal(where(c, 0.0, col), np.where(c, 0.0, col), equal_nan=True)
