@@ -796,11 +796,15 @@ def test_the_compiled_where_is_numpys_where_bit_for_bit(
     from autograd.compile import NUMPY_NAMESPACE
 
     where = NUMPY_NAMESPACE["where"]
-    c = np.array([m for m, _ in cells])
-    x = np.array([v for _, v in cells], dtype=np.float64)
-    args = (c, other, x) if zero_first else (c, x, other)
-    got, want = where(*args), np.where(*args)
-    assert got.dtype == want.dtype and got.shape == want.shape
-    assert got.view(np.int64).tolist() == want.view(np.int64).tolist()
-    col = x.reshape(-1, 1)  # broadcast against a row mask: numpy's path, same answer
-    assert np.array_equal(where(c, 0.0, col), np.where(c, 0.0, col), equal_nan=True)
+    from autograd.ops import _BITWISE_FROM
+
+    c0 = np.array([m for m, _ in cells])
+    x0 = np.array([v for _, v in cells], dtype=np.float64)
+    big = _BITWISE_FROM + len(cells)  # the bitwise path (large arrays) and numpy's (small)
+    for c, x in ((c0, x0), (np.resize(c0, big), np.resize(x0, big))):
+        args = (c, other, x) if zero_first else (c, x, other)
+        got, want = where(*args), np.where(*args)
+        assert got.dtype == want.dtype and got.shape == want.shape
+        assert np.array_equal(got.view(np.int64), want.view(np.int64))
+    col = x0.reshape(-1, 1)  # broadcast against a row mask: numpy's path, same answer
+    assert np.array_equal(where(c0, 0.0, col), np.where(c0, 0.0, col), equal_nan=True)
