@@ -458,7 +458,8 @@ def _collapse_chains(p: Plan) -> None:
     A link of a run is an op node whose inputs are one node computed by an op (the previous
     link) and leaves used by it alone (constants such as the 0.999 of ``y * 0.999``), and whose
     value has exactly one use, by the next link. A run of at least :data:`CHAIN_MIN` links
-    collapses except its last node, which stays drawn as the run's output.
+    collapses except its last node, which stays drawn as the run's output; the leaves the
+    first link reads stay drawn too (a chain's x), unless they are constants.
     """
     graph, group_of = p.graph, p.group_of
     uses = graph.consumers
@@ -493,6 +494,8 @@ def _collapse_chains(p: Plan) -> None:
         nr.pattern = _period(names)
         for i in body:
             for q in (i, *(q for q in graph.parents[i] if graph.ops[q] is None)):
+                if q != i and i == start and graph.role(q) != "constant":
+                    continue  # what the run starts from (its x, a weight) stays drawn
                 group_of[q] = k
                 nr.members.append(q)
         p.groups.append(nr)
@@ -928,10 +931,9 @@ def _chain_rows(p: Plan, nr: _Group) -> list[str]:
     for name in nr.pattern:
         row = next(op for op in (graph.ops[i] for i in nr.members) if op and op.name == name)
         symbols.append(_html(row.symbol) or "?")
-    rows = [
-        f"<B>{n} similar nodes</B>",
-        "(" + " ".join(symbols) + f") × {n // max(len(symbols), 1)}",
-    ]
+    period = max(len(symbols), 1)
+    more = f" and {n % period} more" if n % period else ""
+    rows = [f"<B>{n} similar nodes</B>", "(" + " ".join(symbols) + f") × {n // period}{more}"]
     for what, i in (("first", first), ("last", last)):
         g = graph.grads[i]
         rows.append(f"{what}: data {graph.data[i]:.4f}" + ("" if g is None else f" grad {g:.4f}"))
@@ -1081,7 +1083,8 @@ def _collapse_note(p: Plan) -> str:
         )
     if kinds["chain"]:
         runs = kinds["chain"]
-        parts.append(f"{runs} run{'s' if runs > 1 else ''} of similar nodes as one node each")
+        each = " each" if runs > 1 else ""
+        parts.append(f"{runs} run{'s' if runs > 1 else ''} of similar nodes as one node{each}")
     return f"Collapsed: {why}, so drawn: " + "; ".join(parts) + "."
 
 

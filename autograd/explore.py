@@ -78,8 +78,14 @@ def explore(
     Raises:
         TypeError, ValueError: as :func:`~autograd.draw_graph`.
     """
-    opts = DrawOptions(rankdir, True, True, color_by_grad, cluster, highlight, max_nodes)
-    return Explorer(plan(root, opts))
+    try:
+        opts = DrawOptions(rankdir, True, True, color_by_grad, cluster, highlight, max_nodes)
+        return Explorer(plan(root, opts))
+    except (TypeError, ValueError) as e:  # the checks are draw_graph's; name the call made
+        text = str(e)
+        if type(e) in (TypeError, ValueError) and text.startswith("draw_graph:"):
+            raise type(e)("explore:" + text.removeprefix("draw_graph:")) from None
+        raise
 
 
 class Explorer:
@@ -175,6 +181,9 @@ def _page(p: Plan, steps: list[int]) -> str:
         "steps": steps,
         "seed": _jnum(graph.grads[-1]),
         "heat": heat_scale(p),
+        "groups": [
+            {"name": nr.scope, "kind": nr.kind, "zs": nr.zs, "outs": nr.outs} for nr in p.groups
+        ],
     }
     asset = resources.files("autograd") / "_explorer"
     css = (asset / "explorer.css").read_text("utf-8")
@@ -250,6 +259,8 @@ def _annotate_node(
     g.set("data-clusters", " ".join(_inside(name, p, clusters)))
     if kind != "v":
         g.set("data-op-of" if kind == "o" else "data-group", str(i))
+        if kind == "g":
+            _mark_box(g)
         return
     op = graph.ops[i]
     grad = graph.grads[i]
@@ -260,7 +271,12 @@ def _annotate_node(
     for t in g.iter(f"{{{_SVG}}}text"):
         if t.text and t.text.startswith("grad "):
             t.set("class", "grad")
-    for shape in g:  # the box: the first filled outline (its fill follows the stepping)
+    _mark_box(g)
+
+
+def _mark_box(g: ET.Element) -> None:
+    """Class ``box`` on a node's first filled outline: its fill follows the stepping."""
+    for shape in g:
         if shape.tag in (f"{{{_SVG}}}path", f"{{{_SVG}}}polygon") and shape.get("fill") != "none":
             shape.set("class", "box")
             break

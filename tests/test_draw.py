@@ -1328,11 +1328,14 @@ def test_a_long_chain_collapses_into_k_similar_nodes_and_renders_fast() -> None:
     (g,) = [k for k in d.nodes if k.startswith("g")]
     # every op but the last tanh (which stays, as the run's output) is inside the box
     ops = 3 * reps - 1
-    assert d.nodes[g].startswith(f"{ops} similar nodes\n(* + tanh) × {ops // 3}")
+    assert d.nodes[g].startswith(f"{ops} similar nodes\n(* + tanh) × {ops // 3} and 2 more")
+    assert ops == 3 * (ops // 3) + 2
+    (x,) = d.by_text("x")  # the chain's input stays drawn, with its edge into the run
+    assert (x, g) in {(s, t) for s, t, _ in d.edges}
     # the run starts at x * 0.999 (x = 0.5) and ends at the sum that the last tanh reads
     assert f"first: data {0.5 * 0.999:.4f}" in d.nodes[g]
     assert f"last: data {y.parents[0].data:.4f} grad {y.parents[0].grad:.4f}" in d.nodes[g]
-    assert "1 run of similar nodes" in d.caption
+    assert "1 run of similar nodes as one node." in d.caption
     assert len(d.nodes) <= 6  # x, the run, the last tanh (and its op)
     for renderer in renderers():
         t = time.perf_counter()

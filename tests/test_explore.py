@@ -220,6 +220,97 @@ def test_heat_colours_follow_the_stepping(browser: object, tmp_path: Path) -> No
     assert fills_shown(browser) == start
 
 
+def moons_mlp_loss() -> Value:
+    """A 2-16-16-1 MLP on one sample: drawn by default, its neurons collapse."""
+    import nn
+
+    m = nn.MLP(2, [16, 16, 1], activation="relu", seed=4)
+    loss = nn.mse_loss(m([0.4, -0.9]), 1.0)
+    loss.backward()
+    return loss
+
+
+def groups_shown(driver: object) -> dict[int, tuple[list[str], str | None]]:
+    rows = driver.execute_script(  # type: ignore[attr-defined]
+        "return Array.from(document.querySelectorAll('g.node[data-group]')).map(e =>"
+        " [Number(e.dataset.group), Array.from(e.querySelectorAll('text')).map(t =>"
+        " t.textContent), (e.querySelector('.box') || e).getAttribute('fill')]);"
+    )
+    return {int(k): (texts, fill) for k, texts, fill in rows}
+
+
+def deltas(texts: list[str]) -> list[float]:
+    return [float(t.rsplit("δ ", 1)[1].split()[0]) for t in texts if "δ " in t]
+
+
+def test_collapsed_neurons_follow_the_stepping_and_open_the_panel(
+    browser: object, tmp_path: Path
+) -> None:
+    """A collapsed neuron's δ row and fill show its z's running gradient: 0 and grey before
+    backward, dL/dz (as `Graph` has it) and the static drawing's fill after the last step."""
+    from selenium.webdriver.common.by import By
+
+    import autograd.draw as draw_mod
+
+    loss = moons_mlp_loss()
+    ex = open_page(browser, loss, tmp_path)
+    p = draw_mod.plan(loss, draw_mod.DrawOptions(max_nodes=draw_mod.MAX_NODES))
+    assert p.collapsed and len(p.groups) == 33
+    start = groups_shown(browser)
+    assert sorted(start) == list(range(33))
+    for texts, fill in start.values():
+        assert deltas(texts) == [0.0] and fill == draw_mod._ZERO_FILL, texts
+    static = {  # the static drawing's fill of each group node
+        int(m.group(1)): m.group(2)
+        for m in re.finditer(r'^\tg(\d+) \[.*?fillcolor="(#[0-9a-f]{6})"', ex_source(loss), re.M)
+    }
+    palette = list(draw_mod._PALETTE)
+    press(browser, "Step", len(ex.steps))
+    end = groups_shown(browser)
+    graph = ex.graph
+    for k, (texts, fill) in end.items():
+        (z,) = p.groups[k].zs
+        assert deltas(texts) == [pytest.approx(graph.grads[z], abs=1e-4)], (k, texts)
+        want = static[k]
+        if want in palette:
+            assert abs(palette.index(fill) - palette.index(want)) <= 1, (k, fill, want)
+        else:
+            assert fill == want, (k, fill, want)
+    browser.execute_script(  # type: ignore[attr-defined]
+        "document.querySelector('g.node[data-group=\"3\"]')"
+        ".dispatchEvent(new MouseEvent('click', {bubbles: true}));"
+    )
+    panel = browser.find_element(By.ID, "panel").text  # type: ignore[attr-defined]
+    assert p.groups[3].scope in panel and "a collapsed neuron" in panel
+    press(browser, "Reset")
+    assert groups_shown(browser) == start
+
+
+def test_no_contribution_is_written_on_an_edge_into_a_constant(
+    browser: object, tmp_path: Path
+) -> None:
+    """(y - 1) ** 2: the exponent 2 is a constant; its partial (log of a negative base) is
+    NaN, and nothing flows into it, so its edge carries no note and no NaN is shown."""
+    loss, _ = mlp_loss()
+    ex = open_page(browser, loss, tmp_path)
+    press(browser, "Step", len(ex.steps))
+    texts = browser.execute_script(  # type: ignore[attr-defined]
+        "return Array.from(document.querySelectorAll('svg text')).map(t => t.textContent);"
+    )
+    assert not [t for t in texts if "NaN" in t]
+    notes = browser.execute_script(  # type: ignore[attr-defined]
+        "return document.querySelectorAll('text.contrib').length;"
+    )
+    graph = ex.graph
+    flowing = sum(
+        1
+        for c in ex.steps
+        for q in graph.parents[c]
+        if graph.grads[q] is not None and f"e{c}_" in ex.html()
+    )
+    assert 0 < notes <= flowing
+
+
 def ex_source(root: Value) -> str:
     return ag.draw_graph(root, max_nodes=ag.draw.MAX_NODES).source
 
@@ -333,3 +424,14 @@ def test_explorer_repr_html_is_an_isolated_iframe() -> None:
         pytest.skip("no renderer")
     page = ag.explore(loss)._repr_html_()
     assert page.startswith("<iframe srcdoc=") and 'sandbox="allow-scripts"' in page
+
+
+def test_bad_arguments_are_errors_naming_explore() -> None:
+    loss, _ = mlp_loss()
+    with pytest.raises(TypeError, match=r"^explore: root must be a Value, got int: 42"):
+        ag.explore(42)  # type: ignore[arg-type]
+    stranger = Value(1.0, "zz")
+    with pytest.raises(ValueError, match=r"^explore: highlight .*'zz'.* is not in the graph"):
+        ag.explore(loss, highlight=stranger)
+    with pytest.raises(ValueError, match=r"^explore: .*rankdir"):
+        ag.explore(loss, rankdir="up")

@@ -25,7 +25,47 @@
       return i === nodes.length - 1 ? num(D.seed) : 0;
     });
   }
+  // collapsed groups (a neuron, a layer, a run of similar nodes): their delta rows and fill
+  // follow the running gradients of the z nodes (a run: of its last node) inside them
+  var groups = D.groups || [];
+  var groupEl = {}, groupsOf = {};
+  svg.querySelectorAll("g.node[data-group]").forEach(function (g) {
+    groupEl[g.dataset.group] = g;
+  });
+  groups.forEach(function (gr, k) {
+    (gr.kind === "chain" ? gr.outs : gr.zs).forEach(function (z) {
+      (groupsOf[z] = groupsOf[z] || []).push(k);
+    });
+  });
+  function showGroup(k) {
+    var gr = groups[k], g = groupEl[k];
+    if (!g) return;
+    if (gr.kind === "chain") {
+      var last = gr.outs[0];
+      g.querySelectorAll("text").forEach(function (t) {
+        if (t.textContent.indexOf("last: ") === 0 && running[last] !== null) {
+          t.textContent = "last: data " + fmt(num(nodes[last].data)) + " grad " + fmt(running[last]);
+        }
+      });
+      heat(g, running[last]);
+      return;
+    }
+    var big = 0;
+    gr.zs.forEach(function (z) { if (Math.abs(running[z]) > Math.abs(big)) big = running[z]; });
+    var row = 0;
+    g.querySelectorAll("text").forEach(function (t) {
+      var s = t.textContent;
+      if (s.indexOf("max |\u03b4| ") === 0) {
+        t.textContent = "max |\u03b4| " + fmt(Math.abs(big));
+      } else if (s.indexOf("\u03b4 ") >= 0 && row < gr.zs.length) {
+        t.textContent = s.slice(0, s.lastIndexOf("\u03b4 ")) + "\u03b4 " + fmt(running[gr.zs[row]]);
+        row += 1;
+      }
+    });
+    heat(g, big);
+  }
   function show(i) {
+    (groupsOf[i] || []).forEach(showGroup);
     var g = elOf[i];
     if (!g) return;
     var r = running[i];
@@ -83,10 +123,11 @@
     var g = running[c];
     var saved = n.parents.map(function (q) { return running[q]; });
     n.parents.forEach(function (q, pos) {
+      if (running[q] === null) return;  // a constant: nothing flows to it
       var local = num(n.partials[pos]);
       var contrib = g * local;
       edgeNote(c, pos, "\u2202 " + fmt(local) + " \u00b7 " + fmt(g) + " = " + fmt(contrib));
-      if (running[q] !== null) { running[q] += contrib; show(q); }
+      running[q] += contrib; show(q);
     });
     history.push(saved);
     mark(c, true);
@@ -138,7 +179,8 @@
     }
     document.getElementById("back").disabled = k === 0;
     document.getElementById("step").disabled = k >= D.steps.length;
-    if (selected !== null) panel(selected);
+    if (typeof selected === "string") panelGroup(Number(selected.slice(1)));
+    else if (selected !== null) panel(selected);
   }
 
   var selected = null;
@@ -169,6 +211,34 @@
     box.appendChild(dl);
     var pre = document.createElement("pre");
     pre.textContent = n.explain;
+    box.appendChild(pre);
+  }
+  var KINDS = { neuron: "a collapsed neuron", layer: "a collapsed layer",
+    layers: "collapsed layers", chain: "a run of similar nodes" };
+  function panelGroup(k) {
+    if (selected !== null && elOf[selected]) elOf[selected].classList.remove("selected");
+    selected = "g" + k;
+    var gr = groups[k];
+    var box = document.getElementById("panel");
+    box.replaceChildren();
+    var h = document.createElement("h2");
+    h.textContent = gr.name || gr.kind;
+    box.appendChild(h);
+    var dl = document.createElement("dl");
+    row(dl, "group", KINDS[gr.kind] || gr.kind);
+    var shown = gr.kind === "chain" ? [gr.zs[0], gr.outs[0]] : gr.zs.slice(0, 8);
+    shown.forEach(function (z) {
+      var n = nodes[z];
+      row(dl, n.name, "data " + fmt(num(n.data)) + ", grad " +
+        (n.grad === null ? "none" : fmt(running[z]) + " (final " + fmt(num(n.grad)) + ")"));
+    });
+    if (gr.kind !== "chain" && gr.zs.length > shown.length) {
+      row(dl, "\u2026", (gr.zs.length - shown.length) + " more z nodes");
+    }
+    box.appendChild(dl);
+    var first = nodes[gr.kind === "chain" ? gr.outs[0] : gr.zs[0]];
+    var pre = document.createElement("pre");
+    pre.textContent = first.explain;
     box.appendChild(pre);
   }
 
@@ -218,6 +288,8 @@
     if (drag && drag.moved) return;
     var g = ev.target.closest("g.node[data-node]");
     if (g) { panel(Number(g.dataset.node)); return; }
+    var grp = ev.target.closest("g.node[data-group]");
+    if (grp) { panelGroup(Number(grp.dataset.group)); return; }
     var c = ev.target.closest("g.cluster[data-cluster]");
     if (c) toggleCluster(c);
   });
