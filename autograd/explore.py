@@ -181,6 +181,7 @@ def _page(p: Plan, steps: list[int]) -> str:
         "steps": steps,
         "seed": _jnum(graph.grads[-1]),
         "heat": heat_scale(p),
+        "rankdir": p.opts.rankdir,
         "groups": [
             {"name": nr.scope, "kind": nr.kind, "zs": nr.zs, "outs": nr.outs} for nr in p.groups
         ],
@@ -197,6 +198,7 @@ def _page(p: Plan, steps: list[int]) -> str:
         '<button id="back" type="button" aria-label="Back">◀ Back</button>'
         '<button id="play" type="button" aria-label="Play" aria-pressed="false">Play</button>'
         '<button id="reset" type="button" aria-label="Reset">Reset</button>'
+        '<button id="fit" type="button" aria-label="Fit">Fit</button>'
         '<label><input id="forward" type="checkbox"> Forward only</label>'
         '<span id="status" role="status"></span></header>\n'
         f'<main id="stage">{svg}</main>\n'

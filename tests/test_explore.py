@@ -435,3 +435,34 @@ def test_bad_arguments_are_errors_naming_explore() -> None:
         ag.explore(loss, highlight=stranger)
     with pytest.raises(ValueError, match=r"^explore: .*rankdir"):
         ag.explore(loss, rankdir="up")
+
+
+def test_a_large_drawing_opens_readable_at_the_root_and_fit_shows_all(
+    browser: object, tmp_path: Path
+) -> None:
+    """Fitted whole, the moons MLP's 10 pt text would be a few pixels high: the page opens at
+    one drawing unit per pixel with the root in view; Fit shows everything, and back."""
+    loss = moons_mlp_loss()
+    open_page(browser, loss, tmp_path)
+    js = (
+        "var s = document.querySelector('#stage svg'), v = s.viewBox.baseVal;"
+        "var r = document.getElementById('stage').getBoundingClientRect();"
+        f"var root = document.querySelector('[data-node=\"{len(ag.Graph(loss)) - 1}\"]');"
+        "var b = root.getBoundingClientRect();"
+        "var t = root.querySelector('text').getBoundingClientRect();"
+        "return [v.x, v.y, v.width, v.height, r.left, r.top, r.right, r.bottom,"
+        " b.left, b.top, b.right, b.bottom, t.height];"
+    )
+    full = [float(x) for x in ag.explore(loss).html().split('viewBox="')[1].split('"')[0].split()]
+    got = browser.execute_script(js)  # type: ignore[attr-defined]
+    view, stage, box, text_px = got[0:4], got[4:8], got[8:12], got[12]
+    sw, sh = stage[2] - stage[0], stage[3] - stage[1]
+    assert min(sw / full[2], sh / full[3]) < 0.8  # fitted whole, the text would be tiny
+    assert view[2:4] == [sw, sh]  # opened at one drawing unit (pt) per pixel
+    assert stage[0] <= box[0] and box[2] <= stage[2] and stage[1] <= box[1] and box[3] <= stage[3]
+    assert text_px >= 8.0, text_px
+    press(browser, "Fit")
+    got = browser.execute_script(js)  # type: ignore[attr-defined]
+    assert [round(v, 2) for v in got[0:4]] == [round(v, 2) for v in full]
+    press(browser, "Fit")
+    assert browser.execute_script(js)[0:4] == view  # type: ignore[attr-defined]

@@ -256,6 +256,34 @@
 
   // pan and zoom on the viewBox
   var vb = svg.viewBox.baseVal;
+  var full = { x: vb.x, y: vb.y, width: vb.width, height: vb.height };
+  var zoomed = false;
+  function fit() {
+    vb.x = full.x; vb.y = full.y; vb.width = full.width; vb.height = full.height;
+    zoomed = false;
+  }
+  // Open readable: when the whole drawing would show its 10 pt text smaller than 8 px, start
+  // at one drawing unit per pixel with the root (where backward starts) near the edge the
+  // drawing flows to; "Fit" shows the whole drawing, and again returns here.
+  var ROOT_AT = { LR: [0.8, 0.5], RL: [0.2, 0.5], TB: [0.5, 0.8], BT: [0.5, 0.2] };
+  function readable(force) {
+    var r = stage.getBoundingClientRect();
+    var root = elOf[nodes.length - 1] || svg.querySelector("g.node");
+    var m = svg.getScreenCTM();
+    if (!r.width || !r.height || !root || !m) return;
+    if (!force && Math.min(r.width / full.width, r.height / full.height) >= 0.8) return;
+    var b = root.getBoundingClientRect();
+    var p = svg.createSVGPoint();
+    p.x = b.left + b.width / 2; p.y = b.top + b.height / 2;
+    var c = p.matrixTransform(m.inverse());
+    var at = ROOT_AT[D.rankdir] || [0.5, 0.5];
+    vb.width = r.width; vb.height = r.height;
+    vb.x = c.x - r.width * at[0]; vb.y = c.y - r.height * at[1];
+    zoomed = true;
+  }
+  document.getElementById("fit").addEventListener("click", function () {
+    if (zoomed) fit(); else readable(true);
+  });
   var drag = null;
   var stage = document.getElementById("stage");
   stage.addEventListener("wheel", function (ev) {
@@ -308,4 +336,5 @@
   start();
   nodes.forEach(function (_, i) { show(i); });
   refresh();
+  readable(false);
 })();
