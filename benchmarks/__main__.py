@@ -370,7 +370,7 @@ def bench_compile(args: argparse.Namespace) -> tuple[str, dict[str, float]]:
         "### compile: autograd.compile against interpreted passes of the same graph\n\n"
         "mlp-1eK: the one-sample hinge + 1e-4 L2 loss graph of MLP(2, [w, w, 1]) (fused dot "
         "neurons, relu) with about 10^K nodes; chain-1eK: y = relu(w y + 0.01), 10^K steps. "
-        f"Best of up to 3 (1 above 5e4 nodes), one process per graph; {CLOCK_NAME} time. "
+        f"Best of 5 (1 above 5e4 nodes), one process per graph; {CLOCK_NAME} time. "
         "Target: passes-equivalent <= 10, us/node at 1e5 within 1.5x of 1e3.\n\n"
     )
     return head + "\n".join(lines) + "\n\n" + big_text, found
