@@ -36,13 +36,14 @@ literals.
 from __future__ import annotations
 
 import builtins
+import threading
 from collections.abc import Callable, Sequence
 from operator import attrgetter
 from typing import Any
 
 import numpy as np
 
-from ._batched import Batched, table_source
+from ._batched import Batched, table_source, with_work_arrays
 from ._lower import (
     NUMPY_NAMESPACE,
     CompileError,
@@ -95,11 +96,12 @@ class Program:
         ns = self._namespace()
         ns.update(bt.table_defs)
         ns.update(bt.run_defs)
-        code = builtins.compile("\n".join(bt.lines), "<autograd.compile>", "exec")
-        exec(code, ns)
+        tree, self._n_work = with_work_arrays(bt.lines, ns)
+        exec(builtins.compile(tree, "<autograd.compile>", "exec"), ns)
+        self._work = threading.local()  # per thread: the work arrays of the last batch size
         # Popped, so that the namespace does not hold the functions whose globals it is (no
         # reference cycle: a dropped program is freed at once, like a graph).
-        self._forward: Callable[[FloatArray, FloatArray], FloatArray] = ns.pop("forward")
+        self._forward: Callable[..., FloatArray] = ns.pop("forward")
         self._backward: Callable[..., tuple[FloatArray, FloatArray]] = ns.pop("backward")
         self._per_node: Callable[..., tuple[Any, FloatArray]] | None = None
         self._per_node_text: list[str] | None = None
@@ -151,7 +153,10 @@ class Program:
                     "",
                     "# The same program batched by level: what prog.forward and",
                     "# prog.backward run. tK holds the values of one group of nodes (one op at",
-                    "# one level), dK their gradients.",
+                    "# one level), dK their gradients. It runs with work arrays: each",
+                    "# `name = a * b` (+ - / @, unary -, a template function taking out=)",
+                    "# writes into the array it made at this thread's previous call of the",
+                    "# same batch size (`_np.multiply(a, b, out=_w[k])`), not a fresh one.",
                     *self._batched_lines,
                     *table_source(self._table_defs),
                     *[
@@ -244,9 +249,21 @@ class Program:
             self._seeds[key] = seed
         return seed
 
+    def _arrays(self, n: int, fn: str) -> list[Any]:
+        """This thread's work arrays of function ``fn`` for batch size ``n`` (a new batch
+        size drops the old ones): each array statement of the batched code writes into the
+        array it made at the previous call, instead of a fresh allocation."""
+        w = self._work
+        if getattr(w, "n", None) != n:
+            w.n, w.lists = n, {}
+        got: list[Any] | None = w.lists.get(fn)
+        if got is None:
+            got = w.lists[fn] = [None] * self._n_work[fn]
+        return got
+
     @staticmethod
     def _root(r: Any, n: int) -> FloatArray:
-        a = np.asarray(r, dtype=np.float64).reshape(-1)
+        a = np.array(r, dtype=np.float64).reshape(-1)  # a copy: r is in a work array
         return a if a.shape[0] == n else np.full(n, a[0])
 
     def forward(self, *columns: Any) -> FloatArray:
@@ -261,7 +278,7 @@ class Program:
         X, n = self._columns(columns)
         P = self._params()
         with np.errstate(all="ignore"):
-            return self._root(self._forward(X, P), n)
+            return self._root(self._forward(X, P, self._arrays(n, "forward")), n)
 
     def backward(self, *columns: Any, reduction: str = "mean") -> FloatArray:
         """Add d(mean or sum over samples of the root)/d(parameter) into each ``.grad``.
@@ -277,7 +294,7 @@ class Program:
         seed = self._seed(n, reduction)
         P = self._params()
         with np.errstate(all="ignore"):
-            r, dP = self._backward(X, P, seed)
+            r, dP = self._backward(X, P, seed, self._arrays(n, "backward"))
             if not np.isfinite(dP).all():
                 # The batched program sums a static node's gradient over the samples where
                 # it enters; at inf/NaN that can differ from the sum of per-sample gradients

@@ -496,14 +496,17 @@ def _np_where(np: Any) -> Callable[[Any, Any, Any], Any]:
             and x.shape == c.shape
         )
 
-    def select(c: Any, a: Any, b: Any) -> Any:
+    def select(c: Any, a: Any, b: Any, out: Any = None) -> Any:
+        """``where(c, a, b)``; ``out``: a float64 array of the result's shape to write into
+        (the bitwise path writes there; numpy's path returns a new array)."""
         if type(c) is ndarray and c.size >= _BITWISE_FROM and c.dtype == bool:
+            ok = out is not None and out.shape == c.shape and out.dtype == f64
             if plus_zero(a, b, c):
-                keep = subtract(c, 1, dtype=i64)  # 0 where c, all ones elsewhere
-                return bitwise_and(keep, b.view(i64), out=keep).view(f64)
+                keep = subtract(c, 1, dtype=i64, out=out.view(i64) if ok else None)
+                return bitwise_and(keep, b.view(i64), out=keep).view(f64)  # 0 where c, else b
             if plus_zero(b, a, c):
-                keep = subtract(0, c, dtype=i64)  # all ones where c, 0 elsewhere
-                return bitwise_and(keep, a.view(i64), out=keep).view(f64)
+                keep = subtract(0, c, dtype=i64, out=out.view(i64) if ok else None)
+                return bitwise_and(keep, a.view(i64), out=keep).view(f64)  # a where c, else 0
         return where(c, a, b)
 
     return select

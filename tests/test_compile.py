@@ -808,3 +808,57 @@ def test_the_compiled_where_is_numpys_where_bit_for_bit(
         assert np.array_equal(got.view(np.int64), want.view(np.int64))
     col = x0.reshape(-1, 1)  # broadcast against a row mask: numpy's path, same answer
     assert np.array_equal(where(c0, 0.0, col), np.where(c0, 0.0, col), equal_nan=True)
+
+
+def _grads_of(prog: Program, cols: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    for p in prog.parameters:
+        p.grad = 0.0
+    roots = prog.backward(*cols)
+    return roots, np.array([p.grad for p in prog.parameters])
+
+
+def test_work_arrays_reused_across_calls_give_a_fresh_programs_bits() -> None:
+    """A program writes each call's arrays into those of its previous call of that batch
+    size. Call after call (new data, other batch sizes and back, forward in between), every
+    root and gradient is bit for bit what a newly compiled program (no arrays yet) gives,
+    and a root array returned earlier is never overwritten."""
+    loss, inputs, params, _ = _moons_graph(seed=3)
+    prog = autograd.compile(loss, inputs)
+    kept: list[tuple[np.ndarray, np.ndarray]] = []
+    for k, n in enumerate([3000, 3000, 40, 3000, 40, 3000]):  # 16 x 3000: the bitwise where
+        cols = _moons_data(n, seed=k)
+        roots, grads = _grads_of(prog, cols)
+        fresh = autograd.compile(loss, inputs)
+        want_roots, want_grads = _grads_of(fresh, cols)
+        assert np.array_equal(roots.view(np.int64), want_roots.view(np.int64)), k
+        assert np.array_equal(grads.view(np.int64), want_grads.view(np.int64)), k
+        assert np.array_equal(prog.forward(*cols), want_roots)
+        kept.append((roots, roots.copy()))
+        for p in params:  # the next call reads other parameters too
+            p.data += 0.01
+    for got, copy in kept:
+        assert np.array_equal(got, copy)
+
+
+def test_one_program_called_from_threads_at_once_is_right_in_each() -> None:
+    """Work arrays are per thread: four threads on one program, same batch size."""
+    import threading
+
+    loss, inputs, _, _ = _moons_graph(seed=4)
+    prog = autograd.compile(loss, inputs)
+    data = [_moons_data(3000, seed=10 + t) for t in range(4)]
+    want = [autograd.compile(loss, inputs).forward(*cols) for cols in data]
+    errors: list[str] = []
+
+    def run(t: int) -> None:
+        for _ in range(15):
+            got = prog.forward(*data[t])
+            if not np.array_equal(got, want[t]):
+                errors.append(f"thread {t}")
+
+    threads = [threading.Thread(target=run, args=(t,)) for t in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
