@@ -443,7 +443,7 @@ def bench_walk(args: argparse.Namespace) -> tuple[str, dict[str, float]]:
         )
     head = (
         "### walk: topological_order and Graph against backward (chain)\n\n"
-        f"Best of 5 (1 at 1e6), one process per size; {CLOCK_NAME} time. Target <= 1.5x.\n\n"
+        f"Best of 5 (3 at 1e6), one process per size; {CLOCK_NAME} time. Target <= 1.5x.\n\n"
     )
     return head + "\n".join(lines) + "\n", found
 
