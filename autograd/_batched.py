@@ -817,9 +817,16 @@ class _WorkArrays(ast.NodeTransformer):
             assert isinstance(slot, ast.Subscript)
             keep = ast.Subscript(slot.value, slot.slice, ast.Store())
             body.append(ast.Assign([keep], ast.Name(st.targets[0].id, ast.Load())))
-            for made in (st, body[-1]):  # locations of the statement it replaces
-                for n in ast.walk(made):  # (not ast.fix_missing_locations: a recursive
-                    ast.copy_location(n, st)  # closure, garbage only the collector frees)
+            # locations of the statement it replaces, on the new nodes only (not
+            # ast.fix_missing_locations: a recursive closure, garbage for the collector)
+            assign = body[-1]
+            assert isinstance(assign, ast.Assign)
+            made: list[ast.AST] = [new, new.func, new.keywords[0], slot, slot.value, slot.slice]
+            made += [assign, keep, assign.value]  # keep shares the slot's name and number
+            if isinstance(new.func, ast.Attribute):
+                made.append(new.func.value)
+            for n in made:
+                ast.copy_location(n, st)
         node.body = body
         node.args.args.append(ast.copy_location(ast.arg("_w"), node.args.args[-1]))
         return node

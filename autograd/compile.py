@@ -61,6 +61,10 @@ from .graph import Graph
 __all__ = ["NUMPY_NAMESPACE", "CompileError", "Program", "compile"]
 
 _describe = describe
+
+#: Batches of at least this many samples run with work arrays (:meth:`Program._run`): below,
+#: the arrays are small enough to come from the allocator's heap without page faults.
+WORK_ARRAYS_FROM = 1024
 _get_data = attrgetter("data")
 
 
@@ -96,9 +100,10 @@ class Program:
         ns = self._namespace()
         ns.update(bt.table_defs)
         ns.update(bt.run_defs)
-        tree, self._n_work = with_work_arrays(bt.lines, ns)
-        exec(builtins.compile(tree, "<autograd.compile>", "exec"), ns)
+        exec(builtins.compile("\n".join(bt.lines), "<autograd.compile>", "exec"), ns)
         self._work = threading.local()  # per thread: the work arrays of the last batch size
+        self._work_fns: dict[str, Callable[..., Any]] | None = None  # made at the first big call
+        self._n_work: dict[str, int] = {}
         # Popped, so that the namespace does not hold the functions whose globals it is (no
         # reference cycle: a dropped program is freed at once, like a graph).
         self._forward: Callable[..., FloatArray] = ns.pop("forward")
@@ -153,7 +158,8 @@ class Program:
                     "",
                     "# The same program batched by level: what prog.forward and",
                     "# prog.backward run. tK holds the values of one group of nodes (one op at",
-                    "# one level), dK their gradients. It runs with work arrays: each",
+                    "# one level), dK their gradients. From 1,024 samples on it runs with",
+                    "# work arrays: each",
                     "# `name = a * b` (+ - / @, unary -, a template function taking out=)",
                     "# writes into the array it made at this thread's previous call of the",
                     "# same batch size (`_np.multiply(a, b, out=_w[k])`), not a fresh one.",
@@ -249,6 +255,22 @@ class Program:
             self._seeds[key] = seed
         return seed
 
+    def _run(self, n: int, fn: str, *args: Any) -> Any:
+        """Run the batched ``forward`` or ``backward`` on ``n`` samples: from
+        :data:`WORK_ARRAYS_FROM` samples on, the version with work arrays (made on first use:
+        about a compile of the code again, 1-2 ms for 10^3 nodes)."""
+        if n < WORK_ARRAYS_FROM:
+            return (self._forward if fn == "forward" else self._backward)(*args)
+        fns = self._work_fns
+        if fns is None:
+            ns = self._namespace()
+            ns.update(self._table_defs)
+            ns.update(self._run_defs)
+            tree, self._n_work = with_work_arrays(self._batched_lines, ns)
+            exec(builtins.compile(tree, "<autograd.compile>", "exec"), ns)
+            fns = self._work_fns = {k: ns.pop(k) for k in ("forward", "backward")}
+        return fns[fn](*args, self._arrays(n, fn))
+
     def _arrays(self, n: int, fn: str) -> list[Any]:
         """This thread's work arrays of function ``fn`` for batch size ``n`` (a new batch
         size drops the old ones): each array statement of the batched code writes into the
@@ -278,7 +300,7 @@ class Program:
         X, n = self._columns(columns)
         P = self._params()
         with np.errstate(all="ignore"):
-            return self._root(self._forward(X, P, self._arrays(n, "forward")), n)
+            return self._root(self._run(n, "forward", X, P), n)
 
     def backward(self, *columns: Any, reduction: str = "mean") -> FloatArray:
         """Add d(mean or sum over samples of the root)/d(parameter) into each ``.grad``.
@@ -294,7 +316,7 @@ class Program:
         seed = self._seed(n, reduction)
         P = self._params()
         with np.errstate(all="ignore"):
-            r, dP = self._backward(X, P, seed, self._arrays(n, "backward"))
+            r, dP = self._run(n, "backward", X, P, seed)
             if not np.isfinite(dP).all():
                 # The batched program sums a static node's gradient over the samples where
                 # it enters; at inf/NaN that can differ from the sum of per-sample gradients
