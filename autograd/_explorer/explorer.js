@@ -189,16 +189,21 @@
     var dd = document.createElement("dd"); dd.textContent = value;
     dl.appendChild(dt); dl.appendChild(dd);
   }
-  function panel(i) {
+  // the side panel, emptied, titled, with `key` (a node index or "g" + group) selected
+  function openPanel(key, title) {
     if (selected !== null && elOf[selected]) elOf[selected].classList.remove("selected");
-    selected = i;
-    if (elOf[i]) elOf[i].classList.add("selected");
-    var n = nodes[i];
+    selected = key;
+    if (elOf[key]) elOf[key].classList.add("selected");
     var box = document.getElementById("panel");
     box.replaceChildren();
     var h = document.createElement("h2");
-    h.textContent = n.label || n.name;
+    h.textContent = title;
     box.appendChild(h);
+    return box;
+  }
+  function panel(i) {
+    var n = nodes[i];
+    var box = openPanel(i, n.label || n.name);
     var dl = document.createElement("dl");
     row(dl, "node", "#" + i + (n.scope ? " in " + n.scope : ""));
     row(dl, "op", n.op || "(leaf: " + n.role + ")");
@@ -216,14 +221,8 @@
   var KINDS = { neuron: "a collapsed neuron", layer: "a collapsed layer",
     layers: "collapsed layers", chain: "a run of similar nodes" };
   function panelGroup(k) {
-    if (selected !== null && elOf[selected]) elOf[selected].classList.remove("selected");
-    selected = "g" + k;
     var gr = groups[k];
-    var box = document.getElementById("panel");
-    box.replaceChildren();
-    var h = document.createElement("h2");
-    h.textContent = gr.name || gr.kind;
-    box.appendChild(h);
+    var box = openPanel("g" + k, gr.name || gr.kind);
     var dl = document.createElement("dl");
     row(dl, "group", KINDS[gr.kind] || gr.kind);
     var shown = gr.kind === "chain" ? [gr.zs[0], gr.outs[0]] : gr.zs.slice(0, 8);
