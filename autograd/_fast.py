@@ -612,49 +612,62 @@ def _indexed(root: Value) -> tuple[list[Value], dict[Value, int], list[tuple[int
     return order, index, parents
 
 
+def _const_inputs(node: Any) -> tuple[Any, Any]:
+    """A binary node's inputs, a bare float made its constant leaf and stored back."""
+    a, b = node._a, node._b
+    if type(a) is float:
+        node._a = a = _const(a)
+    if type(b) is float:
+        node._b = b = _const(b)
+    return a, b
+
+
+def _push_inputs(node: Any, index: dict[Value, int], push: Callable[[Any], None]) -> None:
+    """An n-ary node pushed behind a ``_POST`` marker, then its unlisted inputs in reverse
+    (the first is walked first); bare float inputs become constant leaves, stored back."""
+    push(node)
+    push(_POST)
+    a = node._a
+    if float in set(map(type, a)):
+        node._a = a = tuple([_const(p) if type(p) is float else p for p in a])
+    for p in reversed(a):
+        if p not in index:
+            push(p)
+
+
 def _walk_parents(
     root: Value, parents: list[tuple[int, ...]] | None
 ) -> tuple[list[Value], dict[Value, int]]:
     """The nodes of ``root`` in :func:`engine.walk`'s order over ``.parents``, their positions,
-    and (if ``parents`` is a list) each node's parents' positions appended to it.
-
-    Depth-first, inputs in argument order: a node is pushed again behind a ``_POST`` marker
-    before its inputs (in reverse, so the first is walked first), and listed when the marker
-    comes back. A bare float input becomes its constant leaf, stored back, as ``.parents``
-    does. In a graph (no cycles) a node listed is done; one met again is skipped. A node
-    whose inputs are listed (or leaves, listed on the spot) is listed at once, with no marker
-    round trip, and a binary node's second input is walked directly when its first is done.
-    """
+    and (if ``parents`` is a list) each node's parents' positions appended to it. Depth-first,
+    inputs in argument order: a node whose inputs are listed (leaves: on the spot) is listed
+    at once, else pushed again behind a ``_POST`` marker and listed when the marker comes
+    back. A bare float input becomes its constant leaf, stored back, as ``.parents`` does."""
     order: list[Value] = []
     index: dict[Value, int] = {}
-    emit = order.append
     stack: list[Any] = [root]
-    push = stack.append
-    pop = stack.pop
+    emit, push, pop, later = order.append, stack.append, stack.pop, stack.extend
     keep = None if parents is None else parents.append
-    at = index.__getitem__
-    n = 0
+    size = order.__len__  # a node's position: how many are listed before it
     with _gc_paused():  # constants are made below, nothing cyclic; spare the collector
         while stack:
             node: Any = pop()
             if node is _POST:
                 node = pop()
-                index[node] = n
-                n += 1
+                index[node] = size()
                 emit(node)
                 if keep is not None:
                     a = node._a  # a binary node's _b is set, a unary's None, n-ary's a tuple
                     if node._b is not None:
                         keep((index[a], index[node._b]))
                     elif type(a) is tuple:
-                        keep(tuple(map(at, a)))
+                        keep(tuple(map(index.__getitem__, a)))
                     else:
                         keep((index[a],))
                 continue
             while node not in index:
                 if node._fn is None:
-                    index[node] = n
-                    n += 1
+                    index[node] = size()
                     emit(node)
                     if keep is not None:
                         keep(())
@@ -662,58 +675,43 @@ def _walk_parents(
                 a = node._a
                 b = node._b
                 if b is not None:
-                    if type(a) is float:
-                        node._a = a = _const(a)
-                    if type(b) is float:
-                        node._b = b = _const(b)
+                    if type(a) is float or type(b) is float:
+                        a, b = _const_inputs(node)
                     if a not in index:
                         if a._fn is not None:
-                            push(node)
-                            push(_POST)
+                            later((node, _POST))
                             if b not in index:
                                 push(b)
                             node = a
                             continue
-                        index[a] = n
-                        n += 1
+                        index[a] = size()
                         emit(a)
                         if keep is not None:
                             keep(())
                     if b not in index:
                         if b._fn is not None:
-                            push(node)
-                            push(_POST)
+                            later((node, _POST))
                             node = b
                             continue
-                        index[b] = n
-                        n += 1
+                        index[b] = size()
                         emit(b)
                         if keep is not None:
                             keep(())
-                    index[node] = n
-                    n += 1
+                    index[node] = size()
                     emit(node)
                     if keep is not None:
                         keep((index[a], index[b]))
                     break
                 if type(a) is tuple:
-                    push(node)
-                    push(_POST)
-                    if float in set(map(type, a)):
-                        node._a = a = tuple([_const(p) if type(p) is float else p for p in a])
-                    for p in reversed(a):
-                        if p not in index:
-                            push(p)
+                    _push_inputs(node, index, push)
                     break
                 if a in index:
-                    index[node] = n
-                    n += 1
+                    index[node] = size()
                     emit(node)
                     if keep is not None:
                         keep((index[a],))
                     break
-                push(node)
-                push(_POST)
+                later((node, _POST))
                 node = a
     return order, index
 
