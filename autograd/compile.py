@@ -38,7 +38,6 @@ from __future__ import annotations
 import builtins
 import threading
 from collections.abc import Callable, Sequence
-from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -65,7 +64,6 @@ _describe = describe
 #: Batches of at least this many samples run with work arrays (:meth:`Program._run`): below,
 #: the arrays are small enough to come from the allocator's heap without page faults.
 WORK_ARRAYS_FROM = 1024
-_get_data = attrgetter("data")
 
 
 class Program:
@@ -232,13 +230,19 @@ class Program:
         return np.array(arrs), n
 
     def _params(self) -> FloatArray:
+        # A list comprehension's slot reads are about 3x faster than map(attrgetter) here,
+        # and fromiter over a list about 2x faster than np.array of it (337 parameters).
         n = len(self.parameters)
-        return np.fromiter(map(_get_data, self.parameters), np.float64, n).reshape(n, 1)
+        return np.fromiter([p.data for p in self.parameters], np.float64, n).reshape(n, 1)
 
     def _add_grads(self, dP: FloatArray) -> None:
         for p, d in zip(self.parameters, dP.ravel().tolist()):
-            old = p.grad
-            p.grad = d if old is None else old + d
+            try:  # free in 3.11 until raised: a grad of None is the rare case
+                p.grad += d
+            except TypeError:
+                if p.grad is not None:
+                    raise
+                p.grad = d
 
     def _seed(self, n: int, reduction: str) -> FloatArray:
         key = (n, reduction)

@@ -862,3 +862,14 @@ def test_one_program_called_from_threads_at_once_is_right_in_each() -> None:
     for th in threads:
         th.join()
     assert errors == []
+
+
+def test_backward_adds_into_float_grads_and_sets_none_grads() -> None:
+    """``backward`` adds into a parameter's float ``.grad`` and sets a ``None`` one, as the
+    interpreted ``backward`` does: d(w * x + b)/dw = mean(x), d/db = 1."""
+    w, b, x = Value(2.0, label="w"), Value(0.5, label="b"), Value(0.0, label="x")
+    prog = autograd.compile(w * x + b, [x])
+    w.grad, b.grad = 1.0, None
+    prog.backward(np.array([1.0, 3.0]))
+    assert w.grad == 1.0 + 2.0
+    assert b.grad == 1.0
