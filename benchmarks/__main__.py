@@ -77,7 +77,7 @@ def moons_engines(gc_off: bool) -> list[str]:
         return ["deltagrad", "deltagrad-exact", "micrograd", "torch-scalar"]
     names = ["deltagrad", "deltagrad-exact"]
     if _has("compile_bench"):
-        names.append("deltagrad-compiled")
+        names += ["deltagrad-compiled", "deltagrad-compiled-grad"]
     return [*names, "micrograd", "torch-scalar", "torch-batched", "python", "numpy"]
 
 
@@ -520,6 +520,9 @@ def _targets(found: dict[str, dict[str, float]]) -> str:
             f"| compiled moons step <= 0.3x torch-batched | {r:.2f}x | "
             f"{'yes' if r <= 0.3 else 'NO'} |"
         )
+    if "deltagrad-compiled-grad" in m and "numpy" in m:  # not a target: how far .grad costs
+        r = m["deltagrad-compiled-grad"] / m["numpy"]
+        lines.append(f"| (compiled step through .grad, for comparison: vs numpy) | {r:.2f}x | |")
     return "\n".join(lines) + "\n"
 
 

@@ -1,7 +1,13 @@
 """micrograd's moons step through ``autograd.compile``, against hand-written numpy and PyTorch.
 
 One step: forward over all samples (MLP 2-16-16-1 relu), loss ``mean(relu(1 - y * score)) +
-alpha * sum(p * p)``, zero_grad, backward, SGD ``p.data -= lr * p.grad`` on the Values.
+alpha * sum(p * p)``, its gradient, and SGD on the parameter Values. Two ways to write it:
+
+* ``moons_step_compiled`` (engine ``deltagrad-compiled``): ``P = prog.parameter_vector()``,
+  ``prog.value_and_grad(...)``, ``prog.set_parameter_vector(P - lr * g)``: the Values are read
+  and written every step, the update is one numpy expression and no ``.grad`` is touched;
+* ``moons_step_compiled_grad`` (``deltagrad-compiled-grad``): micrograd's shape, ``backward``
+  adding into each ``.grad``, then ``p.data -= lr * p.grad`` and ``p.grad = 0.0`` per Value.
 
 The graph is built ONCE, for one sample: ``loss_s = relu(1 - y * mlp(x)) + alpha * sum(p*p)``
 with ``x1, x2, y`` as input leaves. Compiled, ``prog.backward(x1s, x2s, ys)`` (mean over the
@@ -13,11 +19,10 @@ Run alone (prints the median step times and the ratios of one run)::
 
     .venv/bin/python -m benchmarks.compile_bench [--samples 100] [--repeat 15]
 
-Measured on the 2-core development machine (``python -m benchmarks --workload moons``, one
-process per engine, 3 rounds, machine shared): compiled 193 us/step, hand-written numpy
-125 us (ratio 1.54, target <= 1.5), PyTorch batched 864 us (ratio 0.22, target <= 0.3).
-The numpy and PyTorch steps are the benchmark runner's own (``benchmarks.moons``), on the
-same data and weights (``benchmarks.data``).
+Measured: see the moons tables in ``benchmarks/README.md`` (``python -m benchmarks
+--workload moons`` runs both steps beside numpy and PyTorch, one process per engine). The
+numpy and PyTorch steps are the benchmark runner's own (``benchmarks.moons``), on the same
+data and weights (``benchmarks.data``).
 
 ``moons_step_compiled(problem)`` (alias ``moons_step``) is what the benchmark runner imports;
 ``problem`` is any object with ``xs`` (N x 2 floats), ``ys`` (N labels +-1), ``weights``
@@ -73,19 +78,37 @@ def build_moons_graph(weights: Weights, alpha: float) -> tuple[Value, list[Value
     return loss, [x1, x2, y], params
 
 
-def moons_step_compiled(problem: Any) -> Step:
-    """Set up the compiled engine; returns ``step(k) -> loss`` (loss before the update)."""
+def _compiled(problem: Any) -> tuple[Any, list[Value], tuple[Any, ...], float]:
     root, inputs, params = build_moons_graph(problem.weights, problem.alpha)
     prog = autograd.compile(root, inputs)
     xs = np.asarray(problem.xs, dtype=np.float64)
     cols = (xs[:, 0].copy(), xs[:, 1].copy(), np.asarray(problem.ys, dtype=np.float64))
+    return prog, params, cols, 1.0 / len(cols[0])
 
-    inv_n = 1.0 / len(cols[0])
+
+def moons_step_compiled(problem: Any) -> Step:
+    """Set up the compiled engine; returns ``step(k) -> loss`` (loss before the update):
+    the gradient as one vector, SGD as one numpy expression, the Values written back."""
+    prog, _, cols, inv_n = _compiled(problem)
+
+    def step(k: int) -> float:
+        P = prog.parameter_vector()
+        losses, g = prog.value_and_grad(*cols, params=P)  # mean: hinge + alpha * sum(p*p)
+        prog.set_parameter_vector(P - learning_rate(k) * g)
+        return float(np.add.reduce(losses)) * inv_n
+
+    return step
+
+
+def moons_step_compiled_grad(problem: Any) -> Step:
+    """As :func:`moons_step_compiled`, written on the Values: ``backward`` adds into each
+    ``.grad``, then ``p.data -= lr * p.grad`` and ``p.grad = 0.0`` parameter by parameter."""
+    prog, params, cols, inv_n = _compiled(problem)
     for p in params:
         p.grad = 0.0
 
     def step(k: int) -> float:
-        losses = prog.backward(*cols)  # mean over samples: hinge mean + alpha * sum(p*p)
+        losses = prog.backward(*cols)
         lr = learning_rate(k)
         for p in params:  # SGD, then zero_grad for the next step, in one pass
             p.data -= lr * p.grad
@@ -112,6 +135,7 @@ def run(n_samples: int = 100, repeat: int = 15, number: int = 50) -> dict[str, f
     """Median ms per step of each engine, measured interleaved in one run."""
     engines: dict[str, Callable[[Any], Step]] = {
         "compiled": moons_step_compiled,
+        "compiled-grad": moons_step_compiled_grad,
         "numpy": setup_numpy,
     }
     try:
@@ -139,6 +163,7 @@ def report(res: dict[str, float], out: Sequence[str] = ()) -> str:
     lines = [f"{name:14s} {ms:8.3f} ms/step" for name, ms in res.items()]
     c = res["compiled"]
     lines.append(f"compiled / numpy          = {c / res['numpy']:.2f}  (target <= 1.5)")
+    lines.append(f"compiled-grad / numpy     = {res['compiled-grad'] / res['numpy']:.2f}")
     if "torch-batched" in res:
         lines.append(f"compiled / torch-batched  = {c / res['torch-batched']:.2f}  (target <= 0.3)")
     return "\n".join([*out, *lines])

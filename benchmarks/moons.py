@@ -192,6 +192,12 @@ def setup_deltagrad_compiled(prob: MoonsProblem) -> Step:
     return moons_step_compiled(prob)
 
 
+def setup_deltagrad_compiled_grad(prob: MoonsProblem) -> Step:
+    from .compile_bench import moons_step_compiled_grad
+
+    return moons_step_compiled_grad(prob)
+
+
 # ---------------------------------------------------------------------------------------------
 # PyTorch
 
@@ -384,7 +390,14 @@ def setup_numpy(prob: MoonsProblem) -> Step:
 ENGINES: dict[str, tuple[Callable[[MoonsProblem], Step], str]] = {
     "deltagrad": (setup_deltagrad, "deltagrad, fused dot neurons"),
     "deltagrad-exact": (setup_deltagrad_exact, "deltagrad, micrograd's graph (+ and * nodes)"),
-    "deltagrad-compiled": (setup_deltagrad_compiled, "deltagrad compiled (compile_bench)"),
+    "deltagrad-compiled": (
+        setup_deltagrad_compiled,
+        "deltagrad compiled: value_and_grad, SGD on the parameter vector",
+    ),
+    "deltagrad-compiled-grad": (
+        setup_deltagrad_compiled_grad,
+        "deltagrad compiled: backward into .grad, SGD Value by Value",
+    ),
     "micrograd": (setup_micrograd, "micrograd 0.1.0"),
     "torch-scalar": (setup_torch_scalar, "PyTorch, 0-d float64 tensors, micrograd's graph"),
     "torch-batched": (setup_torch_batched, "PyTorch, nn.Linear float64, whole batch"),

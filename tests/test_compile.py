@@ -191,6 +191,15 @@ def _check_random_graph(recipe: dict[str, Any]) -> None:
             p.grad = 0.0
     prog.backward_per_node(*cols, reduction="sum")
     _close([p.grad for p in params], gsum, "per-node section: d sum(root) / d param")
+    for p in params:
+        p.grad = 0.0
+    values, g = prog.value_and_grad(*cols, reduction="sum")
+    assert all(p.grad == 0.0 for p in params), "value_and_grad touches no .grad"
+    _close(values, roots, "value_and_grad: roots")
+    at = {id(p): j for j, p in enumerate(params)}  # g is in prog.parameters order
+    _close(g, [gsum[at[id(p)]] for p in prog.parameters], "value_and_grad: d sum(root) / dp")
+    prog.backward(*cols, reduction="sum")  # 0.0 + d: d itself (-0.0 becomes 0.0)
+    assert [p.grad for p in prog.parameters] == [d + 0.0 for d in g.tolist()]
 
 
 @pytest.mark.parametrize("thin", [False, True], ids=["levels", "thin"])
@@ -271,7 +280,9 @@ def test_moons_loss_and_gradient_equal_torch_batched(torch: Any) -> None:
     loss, inputs, params, layers = _moons_graph()
     prog = autograd.compile(loss, inputs)
     a, b, y = _moons_data()
-    per_sample = prog.backward(a, b, y)  # mean over samples
+    values, vector = prog.value_and_grad(a, b, y)  # mean over samples; no .grad touched
+    assert all(p.grad == 0.0 for p in params)
+    per_sample = prog.backward(a, b, y)
     mods = []
     for li, rows in enumerate(layers):
         t = torch.tensor(rows, dtype=torch.float64)
@@ -293,6 +304,9 @@ def test_moons_loss_and_gradient_equal_torch_batched(torch: Any) -> None:
         for j in range(wg.shape[0]):
             want += [*wg[j].tolist(), float(bg[j])]
     _close([p.grad for p in params], want, "d mean(loss)/d param vs torch (penalty once)")
+    at = {id(p): j for j, p in enumerate(params)}  # vector: in prog.parameters order
+    _close(vector, [want[at[id(p)]] for p in prog.parameters], "value_and_grad vs torch")
+    _close(values, per_sample, "value_and_grad roots")
 
 
 @pytest.mark.parametrize("thin", [False, True], ids=["levels", "thin"])
@@ -873,3 +887,109 @@ def test_backward_adds_into_float_grads_and_sets_none_grads() -> None:
     prog.backward(np.array([1.0, 3.0]))
     assert w.grad == 1.0 + 2.0
     assert b.grad == 1.0
+
+
+# ---------------------------------------------------------------------------------------------
+# value_and_grad, parameter_vector, set_parameter_vector
+
+
+def test_value_and_grad_gives_the_hand_derived_gradient_and_touches_no_grad() -> None:
+    # root_s = w * x_s + c * p^2: d mean/dw = mean(x), d mean/dp = 2 c p (the penalty once);
+    # d sum/dw = sum(x), d sum/dp = 2 c p N.
+    w, p, x = Value(0.5, label="w"), Value(-1.5, label="p"), Value(0.0, label="x")
+    c = 0.25
+    prog = autograd.compile(w * x + c * (p * p), [x])
+    assert prog.parameters == (w, p)
+    xs = [1.0, 2.0, 4.0, -3.0]
+    w.grad, p.grad = None, 7.0
+    roots, g = prog.value_and_grad(xs)
+    assert w.grad is None and p.grad == 7.0
+    assert roots.tolist() == [0.5 * s + c * 2.25 for s in xs]
+    assert g.shape == (2,) and g.tolist() == pytest.approx([np.mean(xs), 2 * c * -1.5])
+    _, g = prog.value_and_grad(xs, reduction="sum")
+    assert g.tolist() == pytest.approx([np.sum(xs), 2 * c * -1.5 * 4])
+    # at other parameter values, given as a vector: the Values stay as they are
+    roots, g = prog.value_and_grad(xs, params=[2.0, 3.0])
+    assert (w.data, p.data) == (0.5, -1.5)
+    assert roots.tolist() == [2.0 * s + c * 9.0 for s in xs]
+    assert g.tolist() == pytest.approx([np.mean(xs), 2 * c * 3.0])
+    with pytest.raises(ValueError, match="reduction"):
+        prog.value_and_grad(xs, reduction="max")
+
+
+@given(st.lists(st.floats(-3, 3), min_size=337, max_size=337))
+def test_value_and_grad_at_a_vector_equals_setting_the_values_first(vec: list[float]) -> None:
+    loss, inputs, params, _ = _moons_graph(seed=5)
+    prog = autograd.compile(loss, inputs)
+    cols = _moons_data(30, seed=6)
+    before = prog.parameter_vector()
+    assert sorted(map(id, prog.parameters)) == sorted(map(id, params))
+    assert before.tolist() == [p.data for p in prog.parameters]
+    at_vec = prog.value_and_grad(*cols, params=np.array(vec))
+    assert prog.parameter_vector().tolist() == before.tolist(), "params= writes nothing"
+    prog.set_parameter_vector(vec)
+    assert [p.data for p in prog.parameters] == vec
+    assert all(type(p.data) is float for p in params)
+    at_data = prog.value_and_grad(*cols)
+    for got, want in zip(at_vec, at_data):
+        assert np.array_equal(got.view(np.int64), want.view(np.int64))
+
+
+def test_sgd_on_the_vector_is_sgd_on_the_values_bit_for_bit() -> None:
+    """Five SGD steps written with the vector (value_and_grad, P - lr * g, set) end on the
+    same bits as five written on the Values (backward, p.data -= lr * p.grad)."""
+    runs = []
+    for vector in (True, False):
+        loss, inputs, params, _ = _moons_graph(seed=7)
+        prog = autograd.compile(loss, inputs)
+        cols = _moons_data(25, seed=8)
+        losses = []
+        for k in range(5):
+            lr = 0.5 / (k + 1)
+            if vector:
+                P = prog.parameter_vector()
+                roots, g = prog.value_and_grad(*cols)
+                prog.set_parameter_vector(P - lr * g)
+            else:
+                for p in params:
+                    p.grad = 0.0
+                roots = prog.backward(*cols)
+                for p in params:
+                    p.data -= lr * p.grad
+            losses.append(float(roots.mean()))
+        runs.append((losses, [p.data for p in params]))
+    assert runs[0] == runs[1]
+    assert runs[0][0][-1] < runs[0][0][0], "the loss went down"
+
+
+def test_value_and_grad_at_inf_takes_the_exact_path_as_backward_does() -> None:
+    w, x = Value(1.0, label="w"), Value(0.0, label="x")
+    prog = autograd.compile(x.relu() * (w * -math.inf), [x])
+    _, g = prog.value_and_grad([-1.0, 1.0], reduction="sum")
+    assert math.isnan(g[0]), "0 * -inf + 0.5 * -inf, as the interpreter sums it"
+
+
+@pytest.mark.parametrize(
+    ("bad", "error", "match"),
+    [
+        ([1.0], ValueError, r"expected shape \(2,\), one value per parameter, got shape \(1,\)"),
+        ([[1.0, 2.0]], ValueError, r"got shape \(1, 2\)"),
+        (3.0, ValueError, r"got shape \(\)"),
+        (["1.0", "2.0"], TypeError, "one number per parameter"),
+        ([True, False], TypeError, "dtype bool"),
+        ([Value(1.0), Value(2.0)], TypeError, "dtype object"),
+        ([1j, 2.0], TypeError, "dtype complex"),
+    ],
+)
+def test_bad_parameter_vectors_are_named_and_change_nothing(
+    bad: Any, error: type[Exception], match: str
+) -> None:
+    w, b, x = Value(2.0, label="w"), Value(0.5, label="b"), Value(0.0, label="x")
+    prog = autograd.compile(w * x + b, [x])
+    with pytest.raises(error, match="set_parameter_vector: " + ".*" + match):
+        prog.set_parameter_vector(bad)
+    assert (w.data, b.data) == (2.0, 0.5)
+    with pytest.raises(error, match="value_and_grad: params: .*" + match):
+        prog.value_and_grad([1.0], params=bad)
+    prog.set_parameter_vector(np.array([3, 4], dtype=np.int32))  # integers are numbers
+    assert (w.data, b.data) == (3.0, 4.0) and type(w.data) is float
