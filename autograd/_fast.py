@@ -638,11 +638,9 @@ def _push_inputs(node: Any, index: dict[Value, int], push: Callable[[Any], None]
 def _walk_parents(
     root: Value, parents: list[tuple[int, ...]] | None
 ) -> tuple[list[Value], dict[Value, int]]:
-    """The nodes of ``root`` in :func:`engine.walk`'s order over ``.parents``, their positions,
-    and (if ``parents`` is a list) each node's parents' positions appended to it. Depth-first,
-    inputs in argument order: a node whose inputs are listed (leaves: on the spot) is listed
-    at once, else pushed again behind a ``_POST`` marker and listed when the marker comes
-    back. A bare float input becomes its constant leaf, stored back, as ``.parents`` does."""
+    """:func:`engine.walk`'s order over ``.parents``, the positions, and each node's parents'
+    positions appended to ``parents`` (a list). A node whose inputs are listed is listed at
+    once, else pushed behind a ``_POST`` marker; bare floats become constants, stored back."""
     order: list[Value] = []
     index: dict[Value, int] = {}
     stack: list[Any] = [root]
@@ -669,8 +667,7 @@ def _walk_parents(
                 if node._fn is None:
                     index[node] = size()
                     emit(node)
-                    if keep is not None:
-                        keep(())
+                    keep is None or keep(())
                     break
                 a = node._a
                 b = node._b
@@ -686,8 +683,7 @@ def _walk_parents(
                             continue
                         index[a] = size()
                         emit(a)
-                        if keep is not None:
-                            keep(())
+                        keep is None or keep(())
                     if b not in index:
                         if b._fn is not None:
                             later((node, _POST))
@@ -695,12 +691,10 @@ def _walk_parents(
                             continue
                         index[b] = size()
                         emit(b)
-                        if keep is not None:
-                            keep(())
+                        keep is None or keep(())
                     index[node] = size()
                     emit(node)
-                    if keep is not None:
-                        keep((index[a], index[b]))
+                    keep is None or keep((index[a], index[b]))
                     break
                 if type(a) is tuple:
                     _push_inputs(node, index, push)
@@ -708,8 +702,7 @@ def _walk_parents(
                 if a in index:
                     index[node] = size()
                     emit(node)
-                    if keep is not None:
-                        keep((index[a],))
+                    keep is None or keep((index[a],))
                     break
                 later((node, _POST))
                 node = a
@@ -718,9 +711,6 @@ def _walk_parents(
 
 # ---------------------------------------------------------------------------------------------
 # The switch
-
-_reference: dict[str, Any] = {}
-_fast_on = False
 
 
 def set_fast(enabled: bool) -> None:
@@ -757,7 +747,9 @@ def set_fast(enabled: bool) -> None:
     _fast_on = enabled
 
 
+_reference: dict[str, Any] = {}  # the reference engine's functions, saved at the first switch
 _fast_methods: dict[str, Any] = {}
+_fast_on = False
 _MODULE_LEVEL = ("_apply", "_order", "_indexed")
 
 
