@@ -386,12 +386,8 @@ def _compiled_moons_large(args: argparse.Namespace, found: dict[str, float]) -> 
     would take minutes per step at this size)."""
     n_samples = 200 if args.quick else 10_000
     rounds = 1 if args.quick else 3
-    engines = [
-        "numpy",
-        "deltagrad-compiled",
-        "deltagrad-compiled-grad",
-        "torch-batched",
-    ]  # numpy 1st
+    # numpy first: the reference the others' losses are checked against
+    engines = ["numpy", "deltagrad-compiled", "deltagrad-compiled-grad", "torch-batched"]
     results: dict[str, list[dict[str, Any]]] = {e: [] for e in engines}
     for r in range(rounds):
         for e in _rotate(engines, r):
